@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make run` (the app with demo data) and `make test` (the whole suite).
+SHELL := /bin/bash
+PORT ?= 8080
+export SINERGI_PORT ?= $(PORT)
+FLASK := .venv/bin/flask --app run
+
+.PHONY: run test bootstrap db-start stop demo-data bench
+
+run: bootstrap db-start demo-data
+	@.venv/bin/python scripts/banner.py
+	.venv/bin/gunicorn --bind 127.0.0.1:$(SINERGI_PORT) --workers 2 --access-logfile - 'run:app'
+
+test:
+	scripts/bootstrap.sh --test
+	scripts/run_tests.sh
+
+bootstrap:
+	scripts/bootstrap.sh
+
+db-start:
+	python3 scripts/pgcluster.py start
+
+demo-data:
+	$(FLASK) db upgrade
+	$(FLASK) sinergi init
+	$(FLASK) areas load-demo
+	$(FLASK) seed demo
+
+stop:
+	python3 scripts/pgcluster.py stop

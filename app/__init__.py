@@ -1,0 +1,51 @@
+"""create_app(): extensions, security, views, APIs, CLI — nothing else."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from app.extensions import appbuilder, csrf, db, migrate
+
+log = logging.getLogger(__name__)
+APP_DIR = Path(__file__).resolve().parent
+
+
+def create_app(config_object: str | object = "config", **overrides) -> Flask:
+    app = Flask(__name__, instance_path=str(APP_DIR.parent / "instance"))
+    app.config.from_object(config_object)
+    app.config.update(overrides)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(APP_DIR / "translations"))
+    _refuse_unsafe_production(app)
+
+    import app.models as _models  # noqa: F401  (registers every model on Model.metadata before Alembic looks)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    migrate.init_app(app, db, directory=str(APP_DIR.parent / "migrations"))
+    with app.app_context():
+        from app.views.home import SinergiIndexView
+
+        appbuilder.indexview = SinergiIndexView
+        appbuilder.init_app(app, db.session)
+        from app.views import register_views
+
+        register_views(appbuilder)
+        appbuilder.post_init()
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _refuse_unsafe_production(app: Flask) -> None:
+    from config import DEFAULT_SECRET_KEY
+
+    if app.config.get("SINERGI_ENV") == "production":
+        key = app.config.get("SECRET_KEY") or ""
+        if key == DEFAULT_SECRET_KEY or len(key) < 32:
+            raise RuntimeError(
+                "SINERGI_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')"
+            )

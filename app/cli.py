@@ -1,0 +1,107 @@
+"""``flask --app run`` command groups: areas, sinergi (init), seed."""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from tqdm import tqdm
+
+from app.extensions import appbuilder, db
+
+areas_cli = AppGroup("areas", help="Administrative boundaries (kabupaten/kota, kecamatan, desa/kelurahan).")
+sinergi_cli = AppGroup("sinergi", help="Set-up of the application itself.")
+seed_cli = AppGroup("seed", help="Demo data.")
+
+AREA_FILES = (("regency", "kabupaten.geojson"), ("district", "kecamatan.geojson"), ("village", "desa.geojson"))
+
+
+def _progress(iterable):
+    # A bar only where it helps: long imports on an interactive terminal.
+    return tqdm(iterable, desc="membaca fitur", unit="fitur", disable=len(iterable) < 500 or not sys.stderr.isatty())
+
+
+def run_import(path, level, **fields):
+    """Import one file in its own transaction; any error rolls everything back."""
+    from gis.boundaries import import_file
+
+    with db.engine.begin() as conn:
+        return import_file(conn, path, level, progress=_progress, **fields)
+
+
+@areas_cli.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--level", type=click.Choice(["regency", "district", "village"]), required=True)
+@click.option("--code-field", help="Field holding the Kemendagri code (default: code, or BIG's KD*)")
+@click.option("--name-field", help="Field holding the name (default: name, or BIG's WADM*)")
+@click.option("--parent-field", help="Field holding the parent's code (default: parent_code, or BIG's KD*)")
+def areas_import(path, level, code_field, name_field, parent_field):
+    """Import boundaries from GeoJSON, GeoPackage or Shapefile; upsert by code."""
+    from gis.boundaries import BoundaryError
+
+    started = time.monotonic()
+    try:
+        result = run_import(path, level, code_field=code_field, name_field=name_field, parent_field=parent_field)
+    except BoundaryError as exc:
+        raise click.ClickException(f"{Path(path).name}: {exc} (tidak ada yang ditulis)")
+    click.echo(f"{result.summary()} ({time.monotonic() - started:.1f} s)")
+
+
+@areas_cli.command("load-demo")
+def areas_load_demo():
+    """Load the real Lampung areas from SINERGI_AREAS_DIR, or a synthetic geography when absent."""
+    from gis.boundaries import BoundaryError
+
+    folder = Path(current_app.config["SINERGI_AREAS_DIR"])
+    synthetic = not all((folder / name).exists() for _, name in AREA_FILES)
+    if synthetic:
+        from seeds.synthetic_areas import write_synthetic_areas
+
+        click.echo(f"PERHATIAN: berkas batas wilayah Lampung tidak ditemukan di {folder} "
+                   f"(atur SINERGI_AREAS_DIR). Memuat geografi SINTETIS kecil sebagai gantinya.", err=True)
+        folder = Path(tempfile.mkdtemp(prefix="sinergi-synthetic-"))
+        write_synthetic_areas(folder)
+    started = time.monotonic()
+    try:
+        for level, name in AREA_FILES:
+            click.echo(run_import(folder / name, level).summary())
+    except BoundaryError as exc:
+        raise click.ClickException(str(exc))
+    if synthetic:
+        with db.engine.begin() as conn:
+            conn.execute(db.text("UPDATE province SET name = 'Lampung (sintetis)' WHERE code = '18'"))
+    click.echo(f"wilayah dimuat dalam {time.monotonic() - started:.1f} s")
+
+
+@sinergi_cli.command("init")
+def sinergi_init():
+    """Create permissions for every registered view and sync the roles (idempotent)."""
+    from app.security.roles import ADMIN, PUBLIC, sync_roles
+
+    # FAB grants menu permissions to Admin while adding them, so the role must exist first.
+    appbuilder.sm.add_role(ADMIN)
+    appbuilder.sm.add_role(PUBLIC)
+    appbuilder.add_permissions(update_perms=True)
+    counts = sync_roles(appbuilder.sm)
+    for role, n in counts.items():
+        click.echo(f"peran {role}: {n} izin")
+
+
+@seed_cli.command("demo")
+def seed_demo():
+    """Create the demo users (demo mode only; never in production)."""
+    from seeds.demo_users import create_demo_users
+
+    if current_app.config["SINERGI_ENV"] != "demo":
+        raise click.ClickException("pengguna demo hanya dibuat bila SINERGI_ENV=demo")
+    for line in create_demo_users(appbuilder.sm, current_app.config["SINERGI_DEMO_PASSWORD"]):
+        click.echo(line)
+
+
+def register_cli(app) -> None:
+    for group in (areas_cli, sinergi_cli, seed_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,19 @@
+"""ORM models, all on flask_appbuilder.Model.metadata (the metadata Alembic compares).
+
+The naming convention is set before any model of ours is declared so that
+constraint names are deterministic and migrations stay diffable.
+"""
+from flask_appbuilder import Model
+
+Model.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+from app.models.areas import District, Province, Regency, Village  # noqa: E402
+from app.models.users import SinergiUser  # noqa: E402
+
+__all__ = ["Model", "Province", "Regency", "District", "Village", "SinergiUser"]

@@ -1,0 +1,59 @@
+"""The roles of Sinergi and the permissions each one holds.
+
+This module is the single definition; ``flask --app run sinergi init`` makes the
+database match it (idempotent). Admin holds every permission. The roles and
+their meaning are in ../shared/docs/domain.md; their row scope lives in
+app/security/scope.py (next issue).
+"""
+from __future__ import annotations
+
+import re
+
+ADMIN = "Admin"
+BAPPEDA = "Bappeda Provinsi"
+OPERATOR = "Operator TKPK"
+OPD = "Petugas OPD"
+PIMPINAN = "Pimpinan"
+PUBLIC = "Public"
+
+READ = ("can_list", "can_show", "can_get", "can_info", "menu_access")
+SELF_SERVICE = [  # every logged-in user may see and change their own profile/password
+    ("UserInfoEditView", ".*"),
+    ("ResetMyPasswordView", ".*"),
+    ("SinergiUserDBModelView", "can_userinfo|userinfoedit"),
+    ("LocaleView", ".*"),
+]
+AREA_VIEWS = ("RegencyView", "DistrictView", "VillageView", "Areas", "Regencies", "Districts", "Villages")
+
+# role -> list of (view-or-menu regex, permission regex)
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
+    BAPPEDA: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
+    OPERATOR: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
+    OPD: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
+    PIMPINAN: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
+    PUBLIC: [("LocaleView", ".*")],
+}
+
+
+def sync_roles(sm) -> dict[str, int]:
+    """Create every role and give it exactly the permissions matched above.
+
+    Returns the number of permissions per role. Permissions no longer matched are
+    removed, so the code stays the one truth about what a role may do.
+    """
+    all_pvms = sm.session.query(sm.permissionview_model).all()
+    counts = {}
+    admin = sm.add_role(ADMIN)
+    admin.permissions = list(all_pvms)
+    counts[ADMIN] = len(all_pvms)
+    for role_name, rules in ROLE_PERMISSIONS.items():
+        role = sm.add_role(role_name)
+        compiled = [(re.compile(f"^(?:{v})$"), re.compile(f"^(?:{p})$")) for v, p in rules]
+        role.permissions = [
+            pvm for pvm in all_pvms
+            if pvm.view_menu and pvm.permission
+            and any(v.match(pvm.view_menu.name) and p.match(pvm.permission.name) for v, p in compiled)
+        ]
+        counts[role_name] = len(role.permissions)
+    sm.session.commit()
+    return counts

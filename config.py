@@ -1,0 +1,75 @@
+"""All settings of Sinergi, read from the environment.
+
+Safe defaults for the demo; ``SINERGI_ENV=production`` refuses the unsafe ones
+(a default secret key) and never creates demo users.
+"""
+import os
+from pathlib import Path
+
+from flask_appbuilder.security.manager import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("SINERGI_INSTANCE_DIR", BASE_DIR / "instance"))
+
+DEFAULT_SECRET_KEY = "sinergi-demo-secret-key-change-me"
+
+SINERGI_ENV = os.environ.get("SINERGI_ENV", "demo")
+if SINERGI_ENV not in ("demo", "production"):
+    raise RuntimeError(f"SINERGI_ENV must be 'demo' or 'production', not {SINERGI_ENV!r}")
+
+SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+
+# The embedded PostgreSQL cluster (scripts/pgcluster.py) listens here when no
+# DATABASE_URL is given. docker-compose.yml sets DATABASE_URL to its own server.
+DB_PORT = int(os.environ.get("SINERGI_DB_PORT", "5433"))
+DB_NAME = os.environ.get("SINERGI_DB_NAME", "sinergi")
+SQLALCHEMY_DATABASE_URI = os.environ.get(
+    "DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{DB_PORT}/{DB_NAME}"
+)
+if SQLALCHEMY_DATABASE_URI.startswith("postgresql://"):
+    # psycopg 3 is the only driver installed; accept the common URL spelling.
+    SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + SQLALCHEMY_DATABASE_URI[len("postgresql://"):]
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+# Alembic (Flask-Migrate) owns the schema; FAB must not create tables itself.
+FAB_CREATE_DB = False
+
+# Where the demo takes its areas from: the real Lampung boundaries when present,
+# otherwise a small synthetic geography (seeds/synthetic_areas.py).
+SINERGI_AREAS_DIR = os.environ.get("SINERGI_AREAS_DIR", str(BASE_DIR.parent / "shared" / "data" / "lampung"))
+SINERGI_DEMO_PASSWORD = os.environ.get("SINERGI_DEMO_PASSWORD", "sinergi-demo")
+
+# Base map tiles need the internet; the maps stay useful without them because
+# boundaries come from our own data. Empty string = no base layer.
+SINERGI_BASEMAP_URL = os.environ.get("SINERGI_BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+
+APP_NAME = "Sinergi"
+APP_THEME = ""
+AUTH_TYPE = AUTH_DB
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+FAB_ADD_SECURITY_API = True
+FAB_API_SWAGGER_UI = True
+FAB_SECURITY_MANAGER_CLASS = "app.security.manager.SinergiSecurityManager"
+FAB_ROLES = {}  # filled by app.security.roles at start-up
+FAB_UPDATE_PERMS = True
+
+# Login brute-force protection.
+RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
+AUTH_RATE_LIMITED = RATELIMIT_ENABLED
+AUTH_RATE_LIMIT = "10 per 20 second"
+RATELIMIT_STORAGE_URI = "memory://"
+
+WTF_CSRF_ENABLED = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+BABEL_DEFAULT_LOCALE = "id"
+BABEL_DEFAULT_FOLDER = "translations"
+LANGUAGES = {
+    "id": {"flag": "id", "name": "Bahasa Indonesia"},
+    "en": {"flag": "gb", "name": "English"},
+}
+
+UPLOAD_FOLDER = str(INSTANCE_DIR / "uploads")

@@ -1,0 +1,106 @@
+"""Shared fixtures. The whole suite runs against a throw-away PostgreSQL + PostGIS database
+made here (on the embedded cluster, or on DATABASE_URL's server when set) and dropped at
+the end; the schema comes from the Alembic migrations, the areas from the real Lampung
+files when they are present."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Decide the throw-away database before anything imports config.py.
+_base_url = make_url(os.environ.get("DATABASE_URL")
+                     or f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('SINERGI_DB_PORT', '5433')}/postgres")
+TEST_DB = f"sinergi_test_{secrets.token_hex(4)}"
+TEST_URL = _base_url.set(database=TEST_DB).render_as_string(hide_password=False)
+os.environ["DATABASE_URL"] = TEST_URL
+os.environ["SINERGI_BASEMAP_URL"] = ""  # no internet here: the maps must work without a base layer
+os.environ.setdefault("RATELIMIT_ENABLED", "0")
+
+SHARED_AREAS = Path(os.environ.get("SINERGI_AREAS_DIR", ROOT.parent / "shared" / "data" / "lampung"))
+HAVE_LAMPUNG = all((SHARED_AREAS / f).exists() for f in ("kabupaten.geojson", "kecamatan.geojson", "desa.geojson"))
+NO_LAMPUNG_REASON = f"real Lampung boundaries not found in {SHARED_AREAS} (set SINERGI_AREAS_DIR)"
+DEMO_PASSWORD = "sinergi-demo"
+
+
+def _admin_conninfo() -> str:
+    return _base_url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+def pytest_sessionstart(session):
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+    with psycopg.connect(make_url(TEST_URL).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    try:
+        from app.extensions import db
+
+        db.engine.dispose()
+    except Exception:
+        pass
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+
+
+def flask_cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``flask --app run ...`` as a user would, against the test database."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "run", *args], cwd=ROOT, env=full_env,
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The app on the migrated test database, with roles, areas and demo users loaded
+    through the same commands `make run` uses."""
+    from app import create_app
+
+    flask_app = create_app(TESTING=True, WTF_CSRF_ENABLED=False)
+    with flask_app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    flask_cli("sinergi", "init", check=True)
+    flask_cli("areas", "load-demo", check=True)
+    flask_cli("seed", "demo", check=True)
+    return flask_app
+
+
+@pytest.fixture()
+def db_session(app):
+    from app.extensions import db
+
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+@pytest.fixture()
+def engine(app):
+    from app.extensions import db
+
+    with app.app_context():
+        yield db.engine
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    path = ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
