@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # Decide the throw-away database before anything imports config.py.
+if os.environ.get("DATABASE_URL"):
+    os.environ["SINERGI_EXTERNAL_DB"] = "1"
 _base_url = make_url(os.environ.get("DATABASE_URL")
                      or f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('SINERGI_DB_PORT', '5433')}/postgres")
 TEST_DB = f"sinergi_test_{secrets.token_hex(4)}"
@@ -97,6 +99,35 @@ def engine(app):
 
     with app.app_context():
         yield db.engine
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served by gunicorn (as `make run` does) on a free port, CSRF on, against the test DB."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(ROOT / "test-artifacts" / "live_server.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+                             "--workers", "2", "--access-logfile", "-", "run:app"],
+                            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/login/", timeout=2)
+            break
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {log.name}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
 
 
 @pytest.fixture(scope="session")

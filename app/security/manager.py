@@ -7,7 +7,7 @@ from app.models.users import SinergiUser
 
 
 class SinergiUserDBModelView(UserDBModelView):
-    label_columns = {**UserDBModelView.label_columns, "regency": _("Kabupaten/Kota")}
+    label_columns = {**UserDBModelView.label_columns, "regency": _("Regency")}
     show_fieldsets = [
         (_("User info"), {"fields": ["username", "active", "roles", "login_count", "regency"]}),
         *UserDBModelView.show_fieldsets[1:],

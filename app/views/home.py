@@ -1,5 +1,5 @@
 """The home page: what the user's area holds, at a glance."""
-from flask import current_app
+from flask import current_app, send_from_directory
 from flask_appbuilder import IndexView, expose
 from sqlalchemy import func, select
 
@@ -21,3 +21,8 @@ class SinergiIndexView(IndexView):
         synthetic = bool(province and "sintetis" in province.lower())
         return self.render_template(self.index_template, counts=counts, province=province, synthetic=synthetic,
                                     env=current_app.config["SINERGI_ENV"])
+
+    @expose("/favicon.ico")
+    def favicon(self):
+        return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml",
+                                   max_age=86400)

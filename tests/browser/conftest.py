@@ -1,0 +1,49 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright. Every page a test opens
+is watched: a failed request or a console error fails the test."""
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = os.environ.get("SINERGI_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run the README's test command (it installs Debian's chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
+    pg = context.new_page()
+    problems = []
+    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    pg.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    # No CDN: every request the page makes goes to the app itself.
+    pg.on("request", lambda r: None if r.url.startswith((live_server, "data:", "blob:"))
+          else problems.append(f"request outside the app: {r.url}"))
+    pg.problems = problems
+    yield pg
+    context.close()
+    assert problems == [], problems
+
+
+def login(page, username, password="sinergi-demo"):
+    page.goto("/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, f"login as {username} failed"
