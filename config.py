@@ -38,6 +38,7 @@ FAB_CREATE_DB = False
 # Where the demo takes its areas from: the real Lampung boundaries when present,
 # otherwise a small synthetic geography (seeds/synthetic_areas.py).
 SINERGI_AREAS_DIR = os.environ.get("SINERGI_AREAS_DIR", str(BASE_DIR.parent / "shared" / "data" / "lampung"))
+SINERGI_PORT = int(os.environ.get("SINERGI_PORT", "8080"))  # HTTP port of `make run` / run.py
 SINERGI_DEMO_PASSWORD = os.environ.get("SINERGI_DEMO_PASSWORD", "sinergi-demo")
 
 # Base map tiles need the internet; the maps stay useful without them because

@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import config  # noqa: E402
 
-port = os.environ.get("SINERGI_PORT", "8080")
+port = config.SINERGI_PORT
 print("\n" + "=" * 64)
 print(f"  Sinergi: http://127.0.0.1:{port}/")
 if config.SINERGI_ENV == "demo":

@@ -142,6 +142,8 @@ class TestOtherFormats:
 
 class TestRepair:
     def test_invalid_geometry_is_repaired_and_counted(self, engine, tmp_path):
+        with engine.connect() as conn:
+            district = conn.execute(text("SELECT min(code) FROM district WHERE code LIKE '18.01.%'")).scalar_one()
         # The "nested shells" fault of the raw upstream data: an islet polygon inside the
         # main shell. make_valid(method="structure") unions it instead of punching a hole.
         outer = box(105.0, -5.0, 105.1, -4.9)
@@ -149,14 +151,14 @@ class TestRepair:
         nested = {"type": "MultiPolygon", "coordinates": [mapping(outer)["coordinates"], mapping(islet)["coordinates"]]}
         fc = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": nested,
-             "properties": {"code": "18.01.04.2997", "name": "Desa Pulau", "parent_code": "18.01.04"}}]}
+             "properties": {"code": f"{district}.2997", "name": "Desa Pulau", "parent_code": district}}]}
         path = tmp_path / "nested.geojson"
         path.write_text(json.dumps(fc))
         with engine.connect() as conn, conn.begin() as trans:
             result = import_file(conn, path, "village")
             area, valid, holes = conn.execute(text(
                 "SELECT ST_Area(geom), ST_IsValid(geom), ST_NumInteriorRings(ST_GeometryN(geom, 1)) "
-                "FROM village WHERE code = '18.01.04.2997'")).one()
+                "FROM village WHERE code = :c"), {"c": f"{district}.2997"}).one()
             trans.rollback()
         assert (result.repaired, result.inserted) == (1, 1)
         assert valid and holes == 0
@@ -241,3 +243,20 @@ def test_normalise_code(raw, level, expected):
 def test_unknown_level_is_refused(tmp_path):
     with pytest.raises(BoundaryError, match="level"):
         import_file(None, tmp_path / "x.geojson", "province")
+
+
+def test_synthetic_geography_is_complete_and_named_as_such(engine, tmp_path):
+    from seeds.synthetic_areas import write_synthetic_areas
+
+    paths = write_synthetic_areas(tmp_path)
+    with engine.connect() as conn, conn.begin() as trans:
+        conn.execute(text("DELETE FROM village; DELETE FROM district; DELETE FROM ab_user WHERE regency_id IS NOT NULL; "
+                          "DELETE FROM regency"))
+        results = [import_file(conn, paths[name], level) for name, level in
+                   (("kabupaten", "regency"), ("kecamatan", "district"), ("desa", "village"))]
+        names = conn.execute(text("SELECT count(*) FROM village WHERE name LIKE '%Sintetis%'")).scalar()
+        inside = conn.execute(text("""SELECT count(*) FROM village v JOIN district d ON d.id = v.district_id
+                                      WHERE ST_Within(ST_PointOnSurface(v.geom), d.geom)""")).scalar()
+        trans.rollback()
+    assert [r.inserted for r in results] == [15, 30, 90]
+    assert names == 90 and inside == 90

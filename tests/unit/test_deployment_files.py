@@ -11,7 +11,7 @@ def test_compose_environment_matches_config():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env = compose["services"]["app"]["environment"]
     config_source = (ROOT / "config.py").read_text()
-    read_by_config = set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', config_source))
+    read_by_config = set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', config_source))
     assert set(env) <= read_by_config, set(env) - read_by_config
     assert env["SECRET_KEY"] == f"${{SECRET_KEY:-{config.DEFAULT_SECRET_KEY}}}"
     assert env["SINERGI_DEMO_PASSWORD"].endswith(f":-{config.SINERGI_DEMO_PASSWORD}}}")
