@@ -29,9 +29,10 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
 
         appbuilder.indexview = SinergiIndexView
         appbuilder.init_app(app, db.session)
-        from app.views import register_views
+        from app.views import register_apis, register_views
 
         register_views(appbuilder)
+        register_apis(appbuilder)
         appbuilder.post_init()
     from app.cli import register_cli
 

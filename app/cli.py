@@ -81,11 +81,13 @@ def areas_load_demo():
 def sinergi_init():
     """Create permissions for every registered view and sync the roles (idempotent)."""
     from app.security.roles import ADMIN, PUBLIC, sync_roles
+    from app.security.scope import UNMASK_PERMISSION
 
     # FAB grants menu permissions to Admin while adding them, so the role must exist first.
     appbuilder.sm.add_role(ADMIN)
     appbuilder.sm.add_role(PUBLIC)
     appbuilder.add_permissions(update_perms=True)
+    appbuilder.sm.add_permission_view_menu(*UNMASK_PERMISSION)
     counts = sync_roles(appbuilder.sm)
     for role, n in counts.items():
         click.echo(f"peran {role}: {n} izin")

@@ -14,6 +14,12 @@ Model.metadata.naming_convention = {
 }
 
 from app.models.areas import District, Province, Regency, Village  # noqa: E402
+from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember  # noqa: E402
+from app.models.programs import Program  # noqa: E402
+from app.models.households import Enrolment, Household, HouseholdMember  # noqa: E402
+from app.models.zones import PovertyIndicator, PriorityZone  # noqa: E402
 from app.models.users import SinergiUser  # noqa: E402
 
-__all__ = ["Model", "Province", "Regency", "District", "Village", "SinergiUser"]
+__all__ = ["Model", "Province", "Regency", "District", "Village", "Agency", "TkpkInstitution", "TkpkMember",
+           "TkpkDocument", "Program", "Household", "HouseholdMember", "Enrolment", "PriorityZone",
+           "PovertyIndicator", "SinergiUser"]

@@ -1,4 +1,4 @@
-"""The FAB user, extended with the area a user works in (an operator's kabupaten/kota)."""
+"""The FAB user, extended with where a user works: a kabupaten/kota (operators) or an agency (OPD)."""
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import Column, ForeignKey, Integer
 from sqlalchemy.orm import relationship
@@ -8,3 +8,5 @@ class SinergiUser(User):
     __tablename__ = "ab_user"
     regency_id = Column(Integer, ForeignKey("regency.id"), index=True)
     regency = relationship("Regency")
+    agency_id = Column(Integer, ForeignKey("agency.id"), index=True)  # a Petugas OPD's agency
+    agency = relationship("Agency")

@@ -16,22 +16,35 @@ OPD = "Petugas OPD"
 PIMPINAN = "Pimpinan"
 PUBLIC = "Public"
 
-READ = ("can_list", "can_show", "can_get", "can_info", "menu_access")
+READ = "can_list|can_show|can_get|can_info|menu_access|can_geojson"
+ANY = ".*"
 SELF_SERVICE = [  # every logged-in user may see and change their own profile/password
-    ("UserInfoEditView", ".*"),
-    ("ResetMyPasswordView", ".*"),
+    ("UserInfoEditView", ANY),
+    ("ResetMyPasswordView", ANY),
     ("SinergiUserDBModelView", "can_userinfo|userinfoedit"),
-    ("LocaleView", ".*"),
+    ("LocaleView", ANY),
 ]
-AREA_VIEWS = ("RegencyView", "DistrictView", "VillageView", "Areas", "Regencies", "Districts", "Villages")
+UNMASK = [("PersonalData", "can_see")]  # see full NIK / No KK (app/security/scope.py)
 
-# role -> list of (view-or-menu regex, permission regex)
+AREAS = "RegencyView|DistrictView|VillageView|RegencyApi|DistrictApi|VillageApi|Areas|Regencies|Districts|Villages"
+HOUSEHOLDS = ("HouseholdView|HouseholdMemberView|HouseholdApi|HouseholdMemberApi|Households|Household members")
+ENROLMENTS = "EnrolmentView|EnrolmentApi|Enrolments"
+PROGRAMS = "ProgramView|ProgramApi|Programs"
+AGENCIES = "AgencyView|AgencyApi|Agencies"
+TKPK = ("TkpkInstitutionView|TkpkMemberView|TkpkDocumentView|TkpkInstitutionApi|TkpkMemberApi|TkpkDocumentApi|"
+        "TKPK|TKPK members|TKPK documents")
+ZONES = "PriorityZoneView|PriorityZoneApi|Priority zones"
+INDICATORS = "PovertyIndicatorView|PovertyIndicatorApi|Poverty indicators"
+DOMAIN = "|".join((HOUSEHOLDS, ENROLMENTS, PROGRAMS, AGENCIES, TKPK, ZONES, INDICATORS))
+
+# role -> list of (view-or-menu regex, permission regex). Which ROWS a role reaches is
+# decided by app/security/scope.py; these decide which screens and operations it has.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    BAPPEDA: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
-    OPERATOR: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
-    OPD: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
-    PIMPINAN: SELF_SERVICE + [(v, "|".join(READ) + "|can_geojson") for v in AREA_VIEWS],
-    PUBLIC: [("LocaleView", ".*")],
+    BAPPEDA: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY)],
+    OPERATOR: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY)],
+    OPD: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (PROGRAMS, ANY), (ENROLMENTS, ANY), (AGENCIES, ANY)],
+    PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ)],
+    PUBLIC: [("LocaleView", ANY)],
 }
 
 

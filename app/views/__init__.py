@@ -4,9 +4,39 @@ from flask_babel import lazy_gettext as _
 
 def register_views(appbuilder) -> None:
     from app.views.areas import DistrictView, RegencyView, VillageView
+    from app.views.households import EnrolmentView, HouseholdMemberView, HouseholdView
+    from app.views.indicators import PovertyIndicatorView
+    from app.views.programs import ProgramView
+    from app.views.tkpk import AgencyView, TkpkDocumentView, TkpkInstitutionView, TkpkMemberView
+    from app.views.zones import PriorityZoneView
 
-    category = "Areas"
-    appbuilder.add_view(RegencyView, "Regencies", label=_("Regencies"), icon="fa-map",
-                        category=category, category_label=_("Areas"), category_icon="fa-globe")
-    appbuilder.add_view(DistrictView, "Districts", label=_("Districts"), icon="fa-map-o", category=category)
-    appbuilder.add_view(VillageView, "Villages", label=_("Villages"), icon="fa-map-marker", category=category)
+    def add(view, name, label, icon, category, category_label=None, category_icon=None):
+        appbuilder.add_view(view, name, label=label, icon=icon, category=category,
+                            category_label=category_label or category, category_icon=category_icon or "")
+
+    add(HouseholdView, "Households", _("Households"), "fa-home", "Households", _("Households"), "fa-users")
+    add(HouseholdMemberView, "Household members", _("Household members"), "fa-user", "Households")
+    add(EnrolmentView, "Enrolments", _("Enrolments"), "fa-check-square-o", "Households")
+    add(ProgramView, "Programs", _("Programs"), "fa-cubes", "Programs", _("Programs"), "fa-cubes")
+    add(AgencyView, "Agencies", _("Agencies (OPD)"), "fa-building", "Programs")
+    add(TkpkInstitutionView, "TKPK", _("TKPK institutions"), "fa-sitemap", "TKPK", _("TKPK"), "fa-sitemap")
+    add(TkpkMemberView, "TKPK members", _("TKPK members"), "fa-id-badge", "TKPK")
+    add(TkpkDocumentView, "TKPK documents", _("TKPK documents"), "fa-file-text-o", "TKPK")
+    add(PovertyIndicatorView, "Poverty indicators", _("Poverty indicators"), "fa-line-chart", "TKPK")
+    add(PriorityZoneView, "Priority zones", _("Priority zones"), "fa-crosshairs", "Areas", _("Areas"),
+        "fa-globe")
+    add(RegencyView, "Regencies", _("Regencies"), "fa-map", "Areas")
+    add(DistrictView, "Districts", _("Districts"), "fa-map-o", "Areas")
+    add(VillageView, "Villages", _("Villages"), "fa-map-marker", "Areas")
+
+
+def register_apis(appbuilder) -> None:
+    from app.api.areas import DistrictApi, RegencyApi, VillageApi
+    from app.api.households import EnrolmentApi, HouseholdApi, HouseholdMemberApi
+    from app.api.programs import ProgramApi
+    from app.api.tkpk import AgencyApi, TkpkDocumentApi, TkpkInstitutionApi, TkpkMemberApi
+    from app.api.zones import PovertyIndicatorApi, PriorityZoneApi
+
+    for api in (RegencyApi, DistrictApi, VillageApi, HouseholdApi, HouseholdMemberApi, EnrolmentApi, ProgramApi,
+                AgencyApi, TkpkInstitutionApi, TkpkMemberApi, TkpkDocumentApi, PriorityZoneApi, PovertyIndicatorApi):
+        appbuilder.add_api(api)

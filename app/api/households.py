@@ -1,0 +1,34 @@
+"""REST resources for households, members and enrolments; NIK / No KK masked as on screen."""
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+from app.api.base import ScopedModelRestApi
+from app.models.households import Enrolment, Household, HouseholdMember
+
+
+class HouseholdApi(ScopedModelRestApi):
+    resource_name = "household"
+    datamodel = SQLAInterface(Household)
+    masked_fields = ("no_kk", "head_nik")
+    list_columns = show_columns = ["id", "no_kk", "head_nik", "head_name", "address", "rt", "rw", "village.id",
+                                   "village.code", "desil", "member_count", "source", "source_date"]
+    add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "desil",
+                                  "member_count", "source", "source_date"]
+    search_columns = ["no_kk", "head_name", "village", "desil"]
+
+
+class HouseholdMemberApi(ScopedModelRestApi):
+    resource_name = "household_member"
+    datamodel = SQLAInterface(HouseholdMember)
+    masked_fields = ("nik",)
+    list_columns = show_columns = ["id", "household.id", "nik", "name", "sex", "birth_date", "relationship_to_head"]
+    add_columns = edit_columns = ["household", "nik", "name", "sex", "birth_date", "relationship_to_head"]
+    search_columns = ["household", "name", "sex"]
+
+
+class EnrolmentApi(ScopedModelRestApi):
+    resource_name = "enrolment"
+    datamodel = SQLAInterface(Enrolment)
+    list_columns = show_columns = ["id", "household.id", "program.id", "program.code", "year", "status",
+                                   "benefit_value", "date"]
+    add_columns = edit_columns = ["household", "program", "year", "status", "benefit_value", "date"]
+    search_columns = ["household", "program", "year", "status"]

@@ -1,0 +1,253 @@
+"""THE one place that turns "the current user" into a SQL predicate on domain rows.
+
+Every path that reads or writes domain rows asks here: FAB list/show/edit/delete (through
+``ScopeFilter`` in ``base_filters``), every ``@action`` (FAB does not filter actions),
+the REST API, and later exports, maps, tiles, analysis and reports.
+
+Who sees what (domain.md):
+- Admin, Bappeda Provinsi: everything.
+- Operator TKPK (one kabupaten/kota R): households, members and enrolments in R; the
+  programs that cover R; R's TKPK, zones and indicators (province-wide ones read-only).
+- Petugas OPD (one agency A): A's programs and their enrolments; households in the
+  regencies A's programs cover (read-only).
+- Pimpinan: read-only; everything, or one kabupaten/kota when the user has one.
+- anyone else: nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from flask import g, has_request_context
+from flask_appbuilder.models.filters import BaseFilter
+from sqlalchemy import false, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.models.areas import District, Province, Regency, Village
+from app.models.households import Enrolment, Household, HouseholdMember
+from app.models.programs import Program, program_regency
+from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
+from app.models.zones import PovertyIndicator, PriorityZone
+from app.security import roles as R
+
+UNMASK_PERMISSION = ("can_see", "PersonalData")  # (permission, view menu) to read full NIK / No KK
+
+
+class ScopeError(Exception):
+    """A write outside the user's scope. The message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # "all" | "regency" | "agency" | "none"
+    regency_id: Optional[int] = None
+    agency_id: Optional[int] = None
+    can_unmask: bool = False
+
+    @property
+    def everything(self) -> bool:
+        return self.kind == "all"
+
+
+NOTHING = Scope("none")
+
+
+def scope_for(user) -> Scope:
+    """The scope of a user object (FAB user or anonymous)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
+        return NOTHING
+    roles = {r.name for r in user.roles}
+    unmask = _has_unmask(user)
+    if roles & {R.ADMIN, R.BAPPEDA}:
+        return Scope("all", can_unmask=unmask)
+    if R.OPERATOR in roles:
+        return Scope("regency", regency_id=user.regency_id, can_unmask=unmask) if user.regency_id else NOTHING
+    if R.OPD in roles:
+        return Scope("agency", agency_id=user.agency_id, can_unmask=unmask) if user.agency_id else NOTHING
+    if R.PIMPINAN in roles:
+        if user.regency_id:
+            return Scope("regency", regency_id=user.regency_id, can_unmask=unmask)
+        return Scope("all", can_unmask=unmask)
+    return NOTHING
+
+
+def _has_unmask(user) -> bool:
+    perm, view = UNMASK_PERMISSION
+    return any(pv.permission.name == perm and pv.view_menu.name == view
+               for role in user.roles for pv in role.permissions)
+
+
+def current_scope() -> Scope:
+    """The scope of the request's user (session login or JWT), cached per request."""
+    if not has_request_context():
+        return NOTHING
+    if "sinergi_scope" not in g:
+        from flask_login import current_user
+
+        g.sinergi_scope = scope_for(current_user)
+    return g.sinergi_scope
+
+
+# --- building blocks -------------------------------------------------------------------
+
+def _villages_in(regency_ids) -> select:
+    return select(Village.id).join(District, District.id == Village.district_id).where(
+        District.regency_id.in_(regency_ids))
+
+
+def _regencies_of_agency(agency_id: int):
+    """Regencies covered by the programs of an agency, plus the agency's own regency."""
+    covered = select(program_regency.c.regency_id).join(Program, Program.id == program_regency.c.program_id) \
+        .where(Program.agency_id == agency_id)
+    own = select(Agency.regency_id).where(Agency.id == agency_id, Agency.regency_id.is_not(None))
+    return covered.union(own)
+
+
+def _households_in_regency(rid: int) -> ColumnElement:
+    return Household.village_id.in_(_villages_in([rid]))
+
+
+def _households_of_agency(aid: int) -> ColumnElement:
+    return Household.village_id.in_(_villages_in(_regencies_of_agency(aid)))
+
+
+def _household_ids(pred: ColumnElement):
+    return select(Household.id).where(pred)
+
+
+def _programs_covering(rid: int) -> ColumnElement:
+    covering = select(program_regency.c.program_id).where(program_regency.c.regency_id == rid)
+    own = select(Program.id).join(Agency, Agency.id == Program.agency_id).where(Agency.regency_id == rid)
+    return Program.id.in_(covering.union(own))
+
+
+def _own_regency_programs(rid: int) -> ColumnElement:
+    return Program.agency_id.in_(select(Agency.id).where(Agency.regency_id == rid))
+
+
+def _institutions(pred: ColumnElement):
+    return select(TkpkInstitution.id).where(pred)
+
+
+ALL = None  # "no restriction"
+
+# model -> (regency read, regency write, agency read, agency write); each a function of the id.
+Rule = Callable[[int], Optional[ColumnElement]]
+RULES: dict[type, tuple[Rule, Rule, Rule, Rule]] = {
+    Province: (lambda r: ALL, lambda r: false(), lambda a: ALL, lambda a: false()),
+    Regency: (lambda r: ALL, lambda r: false(), lambda a: ALL, lambda a: false()),
+    District: (lambda r: ALL, lambda r: false(), lambda a: ALL, lambda a: false()),
+    Village: (lambda r: ALL, lambda r: false(), lambda a: ALL, lambda a: false()),
+    Household: (
+        _households_in_regency, _households_in_regency,
+        _households_of_agency, lambda a: false(),
+    ),
+    HouseholdMember: (
+        lambda r: HouseholdMember.household_id.in_(_household_ids(_households_in_regency(r))),
+        lambda r: HouseholdMember.household_id.in_(_household_ids(_households_in_regency(r))),
+        lambda a: HouseholdMember.household_id.in_(_household_ids(_households_of_agency(a))),
+        lambda a: false(),
+    ),
+    Enrolment: (
+        lambda r: Enrolment.household_id.in_(_household_ids(_households_in_regency(r))),
+        lambda r: Enrolment.household_id.in_(_household_ids(_households_in_regency(r))),
+        lambda a: Enrolment.program_id.in_(select(Program.id).where(Program.agency_id == a)),
+        lambda a: Enrolment.program_id.in_(select(Program.id).where(Program.agency_id == a)),
+    ),
+    Program: (
+        _programs_covering, _own_regency_programs,
+        lambda a: Program.agency_id == a, lambda a: Program.agency_id == a,
+    ),
+    Agency: (
+        lambda r: ALL, lambda r: Agency.regency_id == r,
+        lambda a: ALL, lambda a: Agency.id == a,
+    ),
+    TkpkInstitution: (
+        lambda r: or_(TkpkInstitution.regency_id == r, TkpkInstitution.regency_id.is_(None)),
+        lambda r: TkpkInstitution.regency_id == r,
+        lambda a: ALL, lambda a: false(),
+    ),
+    TkpkMember: (
+        lambda r: TkpkMember.institution_id.in_(_institutions(
+            or_(TkpkInstitution.regency_id == r, TkpkInstitution.regency_id.is_(None)))),
+        lambda r: TkpkMember.institution_id.in_(_institutions(TkpkInstitution.regency_id == r)),
+        lambda a: ALL, lambda a: false(),
+    ),
+    TkpkDocument: (
+        lambda r: TkpkDocument.institution_id.in_(_institutions(
+            or_(TkpkInstitution.regency_id == r, TkpkInstitution.regency_id.is_(None)))),
+        lambda r: TkpkDocument.institution_id.in_(_institutions(TkpkInstitution.regency_id == r)),
+        lambda a: ALL, lambda a: false(),
+    ),
+    PriorityZone: (
+        lambda r: or_(PriorityZone.regency_id == r, PriorityZone.regency_id.is_(None)),
+        lambda r: PriorityZone.regency_id == r,
+        lambda a: ALL, lambda a: false(),
+    ),
+    PovertyIndicator: (
+        lambda r: ALL, lambda r: PovertyIndicator.regency_id == r,
+        lambda a: ALL, lambda a: false(),
+    ),
+}
+
+
+def predicate(model: type, scope: Scope | None = None, write: bool = False) -> Optional[ColumnElement]:
+    """SQL predicate limiting ``model`` rows to the scope; None means no restriction.
+
+    A model without a rule is refused for scoped users (fail closed), so a new domain
+    model cannot leak by being forgotten here.
+    """
+    scope = scope or current_scope()
+    if scope.everything:
+        return ALL
+    if scope.kind == "none":
+        return false()
+    rules = RULES.get(model)
+    if rules is None:
+        return false()
+    regency_read, regency_write, agency_read, agency_write = rules
+    if scope.kind == "regency":
+        return (regency_write if write else regency_read)(scope.regency_id)
+    return (agency_write if write else agency_read)(scope.agency_id)
+
+
+def apply(query, model: type, scope: Scope | None = None, write: bool = False):
+    """Add the scope predicate to a SQLAlchemy select/query."""
+    pred = predicate(model, scope, write)
+    return query if pred is None else query.filter(pred)
+
+
+def is_in_scope(session, item, scope: Scope | None = None, write: bool = False) -> bool:
+    """Whether a persisted (or just flushed) row lies in the scope. Checked by the database
+    with the same predicate the lists use, so there is one definition of scope."""
+    model = type(item)
+    pred = predicate(model, scope, write)
+    if pred is None:
+        return True
+    if item.id is None:
+        session.flush()
+    return session.execute(select(model.id).where(model.id == item.id, pred)).first() is not None
+
+
+def mask_number(value: Optional[str], scope: Scope | None = None) -> Optional[str]:
+    """'1871012345670003' -> '1871********0003' unless the scope may see personal data."""
+    scope = scope or current_scope()
+    if value is None or scope.can_unmask:
+        return value
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+class ScopeFilter(BaseFilter):
+    """FAB filter that adds the current user's scope predicate; put it in ``base_filters``
+    of every ModelView and ModelRestApi over a domain model (SCOPE_FILTERS)."""
+
+    name = "scope"
+    arg_name = None
+
+    def apply(self, query, value):
+        return apply(query, self.model)
+
+
+SCOPE_FILTERS = [["id", ScopeFilter, lambda: None]]
