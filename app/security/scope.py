@@ -78,14 +78,21 @@ def _has_unmask(user) -> bool:
 
 
 def current_scope() -> Scope:
-    """The scope of the request's user (session login or JWT), cached per request."""
+    """The scope of the request's user: session login, JWT or API key (FAB's sm.current_user).
+
+    Cached per request and user, so a lookup made before the JWT was verified does not stick.
+    """
     if not has_request_context():
         return NOTHING
-    if "sinergi_scope" not in g:
-        from flask_login import current_user
+    from flask import current_app
 
-        g.sinergi_scope = scope_for(current_user)
-    return g.sinergi_scope
+    user = current_app.appbuilder.sm.current_user
+    key = getattr(user, "id", None)
+    cached = g.get("sinergi_scope")
+    if cached is None or cached[0] != key:
+        cached = (key, scope_for(user))
+        g.sinergi_scope = cached
+    return cached[1]
 
 
 # --- building blocks -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models.areas import District, Regency, Village
+from app.security.scope import SCOPE_FILTERS
 
 LABELS = {
     "code": _("Code"),
@@ -26,6 +27,7 @@ LABELS = {
 
 
 class _AreaView(ModelView):
+    base_filters = SCOPE_FILTERS  # areas are readable by every role today; the one scope function says so
     base_permissions = ["can_list", "can_show", "can_geojson"]
     show_template = "areas/show.html"
     label_columns = LABELS
