@@ -74,3 +74,6 @@ LANGUAGES = {
 }
 
 UPLOAD_FOLDER = str(INSTANCE_DIR / "uploads")
+FILE_ALLOWED_EXTENSIONS = ("pdf", "doc", "docx", "odt")
+# Largest request body (uploads); bigger requests get 413 with a clear message.
+MAX_CONTENT_LENGTH = int(os.environ.get("SINERGI_MAX_UPLOAD_MB", "20")) * 1024 * 1024

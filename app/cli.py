@@ -95,12 +95,26 @@ def sinergi_init():
 
 @seed_cli.command("demo")
 def seed_demo():
-    """Create the demo users (demo mode only; never in production)."""
+    """Create the demo users and the deterministic demo data (demo mode only; never in production).
+
+    Idempotent: a second run writes nothing. The domain data (seeds/demo_domain.py) is written
+    in one transaction; the Petugas OPD users follow once their agencies exist."""
+    from seeds.demo_domain import seed_demo_domain
     from seeds.demo_users import create_demo_users
 
     if current_app.config["SINERGI_ENV"] != "demo":
         raise click.ClickException("pengguna demo hanya dibuat bila SINERGI_ENV=demo")
-    for line in create_demo_users(appbuilder.sm, current_app.config["SINERGI_DEMO_PASSWORD"]):
+    password = current_app.config["SINERGI_DEMO_PASSWORD"]
+    for line in create_demo_users(appbuilder.sm, password):
+        click.echo(line)
+    db.session.commit()  # end the users' transaction before the long one below
+    with db.engine.begin() as conn:
+        result = seed_demo_domain(conn, echo=click.echo)
+    for line in create_demo_users(appbuilder.sm, password):  # Petugas OPD need their agency
+        click.echo(line)
+    db.session.commit()
+    click.echo(f"data demo ({result.seconds:.1f} s): jumlah baris per tabel")
+    for line in result.lines():
         click.echo(line)
 
 

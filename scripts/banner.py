@@ -14,5 +14,7 @@ if config.SINERGI_ENV == "demo":
     print("    bappeda   Bappeda Provinsi")
     print("    pimpinan  Pimpinan")
     print("    op1801 ... op1813, op1871, op1872   Operator TKPK of that kabupaten/kota")
+    print("    opd_dinsos         Petugas OPD, Dinas Sosial Provinsi")
+    print("    opd_dinkop_lamtim  Petugas OPD, Dinas Koperasi dan UMKM Lampung Timur")
 print("  Stop the server with Ctrl+C, the database with `make stop`.")
 print("=" * 64 + "\n", flush=True)

@@ -8,7 +8,10 @@ without the right to see personal data.
 from __future__ import annotations
 
 from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.exceptions import InvalidColumnFilterFABException, InvalidOrderByColumnFABException
+from sqlalchemy.exc import IntegrityError
 
+from app.api.schemas import SinergiSchemaConverter, database_error_messages
 from app.extensions import db
 from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS, ScopeError
@@ -19,6 +22,7 @@ class ScopedModelRestApi(ModelRestApi):
     base_filters = SCOPE_FILTERS
     masked_fields: tuple[str, ...] = ()
     allow_browser_login = True  # the screens' session works too (JWT for machines)
+    model2schemaconverter = SinergiSchemaConverter  # GeoJSON, exact decimals, scoped relations by id
 
     # --- responses: mask personal numbers ---------------------------------------------------
     def _mask(self, row: dict) -> None:
@@ -32,6 +36,22 @@ class ScopedModelRestApi(ModelRestApi):
     def pre_get_list(self, data):
         for row in data.get("result", []):
             self._mask(row)
+
+    def _masked_for_user(self) -> bool:
+        return bool(self.masked_fields) and not scope_mod.current_scope().can_unmask
+
+    # A user who sees masked numbers may not filter or sort on them either (an oracle).
+    def _handle_filters_args(self, rison_args):
+        if self._masked_for_user():
+            for flt in rison_args.get("filters", []) or []:
+                if isinstance(flt, dict) and flt.get("col") in self.masked_fields:
+                    raise InvalidColumnFilterFABException(f"Filter column: {flt['col']} not allowed to filter")
+        return super()._handle_filters_args(rison_args)
+
+    def _handle_order_args(self, rison_args):
+        if self._masked_for_user() and rison_args.get("order_column") in self.masked_fields:
+            raise InvalidOrderByColumnFABException(f"Invalid order by column: {rison_args['order_column']}")
+        return super()._handle_order_args(rison_args)
 
     # --- writes ------------------------------------------------------------------------------
     def pre_add(self, item):
@@ -55,14 +75,25 @@ class ScopedModelRestApi(ModelRestApi):
 
     def _guarded(self, call):
         try:
-            return call()
+            return self._mask_response(call())
         except InputError as exc:
             db.session.rollback()
             return self.response_422(message=exc.errors)
         except ScopeError as exc:
             db.session.rollback()
-            return self.response_403(message=str(exc)) if hasattr(self, "response_403") else \
-                self.response(403, message=str(exc))
+            return self.response(403, message=str(exc))
+        except IntegrityError as exc:  # a constraint refused the flush: 422 naming the field, not 500
+            db.session.rollback()
+            return self.response_422(message=database_error_messages(exc))
+
+    def _mask_response(self, response):
+        """The 200/201 bodies of POST/PUT carry the written row: mask it like a GET."""
+        if self._masked_for_user() and response.status_code in (200, 201) and response.is_json:
+            body = response.get_json()
+            if isinstance(body, dict) and isinstance(body.get("result"), dict):
+                self._mask(body["result"])
+                return self.response(response.status_code, **body)
+        return response
 
     def post_headless(self):
         return self._guarded(super().post_headless)

@@ -1,7 +1,9 @@
-"""REST resource for programs. Money goes out as exact decimal strings, never floats."""
+"""REST resource for programs. Money goes out as exact decimal strings, never floats, and
+comes in as a string or an integer (a JSON float is refused: app/api/schemas.py Money)."""
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.api.base import ScopedModelRestApi
+from app.api.schemas import scoped_rel_fields
 from app.models.programs import Program
 
 
@@ -15,3 +17,7 @@ class ProgramApi(ScopedModelRestApi):
                                   "budget", "realised_budget", "target_households", "target_desil", "status",
                                   "regencies"]
     search_columns = ["code", "name", "cluster", "synergy_type", "agency", "fiscal_year", "status"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("agency", "regencies")
+    description_columns = {"budget": "Rupiah, exact: a string such as \"1500000.00\" or an integer",
+                           "realised_budget": "Rupiah, exact: a string such as \"1500000.00\" or an integer",
+                           "agency": "id of the owning agency (OPD)", "regencies": "ids of the regencies covered"}

@@ -1,7 +1,8 @@
-"""REST resources for TKPK institutions, members, documents and agencies."""
+"""REST resources for TKPK institutions, members, documents and agencies (relations by id)."""
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.api.base import ScopedModelRestApi
+from app.api.schemas import scoped_rel_fields
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 
 
@@ -11,6 +12,7 @@ class AgencyApi(ScopedModelRestApi):
     list_columns = show_columns = ["id", "name", "sector", "level", "regency.id", "regency.code"]
     add_columns = edit_columns = ["name", "sector", "level", "regency"]
     search_columns = ["name", "sector", "level", "regency"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("regency")
 
 
 class TkpkInstitutionApi(ScopedModelRestApi):
@@ -21,6 +23,7 @@ class TkpkInstitutionApi(ScopedModelRestApi):
     add_columns = edit_columns = ["level", "regency", "decree_number", "decree_date", "chair",
                                   "secretariat_address", "facilities_available", "facilities_lacking"]
     search_columns = ["level", "regency", "decree_number"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("regency")
 
 
 class TkpkMemberApi(ScopedModelRestApi):
@@ -29,6 +32,7 @@ class TkpkMemberApi(ScopedModelRestApi):
     list_columns = show_columns = ["id", "institution.id", "name", "position", "agency.id", "agency.name"]
     add_columns = edit_columns = ["institution", "name", "position", "agency"]
     search_columns = ["institution", "name", "agency"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("institution", "agency")
 
 
 class TkpkDocumentApi(ScopedModelRestApi):
@@ -37,3 +41,4 @@ class TkpkDocumentApi(ScopedModelRestApi):
     list_columns = show_columns = ["id", "institution.id", "kind", "status", "status_date", "file"]
     add_columns = edit_columns = ["institution", "kind", "status", "status_date"]
     search_columns = ["institution", "kind", "status"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("institution")

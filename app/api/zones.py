@@ -1,7 +1,12 @@
-"""REST resources for priority zones and poverty indicators."""
+"""REST resources for priority zones and poverty indicators.
+
+A zone's ``geom`` is GeoJSON in and out: a MultiPolygon, or a Polygon (stored as a
+MultiPolygon) on input, longitude/latitude in EPSG:4326.
+"""
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.api.base import ScopedModelRestApi
+from app.api.schemas import scoped_rel_fields
 from app.models.zones import PovertyIndicator, PriorityZone
 
 
@@ -9,9 +14,13 @@ class PriorityZoneApi(ScopedModelRestApi):
     resource_name = "priority_zone"
     datamodel = SQLAInterface(PriorityZone)
     list_columns = show_columns = ["id", "name", "year", "priority_level", "basis", "regency.id", "regency.code",
-                                   "description"]
-    add_columns = edit_columns = ["name", "year", "priority_level", "basis", "regency", "description"]
+                                   "description", "geom"]
+    add_columns = edit_columns = ["name", "year", "priority_level", "basis", "regency", "description", "geom"]
     search_columns = ["name", "year", "priority_level", "basis", "regency"]
+    order_columns = ["id", "name", "year", "priority_level", "basis"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("regency")
+    description_columns = {"geom": "GeoJSON MultiPolygon or Polygon, longitude/latitude (EPSG:4326)",
+                           "regency": "id of the kabupaten/kota; empty for a province-wide zone"}
 
 
 class PovertyIndicatorApi(ScopedModelRestApi):
@@ -22,3 +31,4 @@ class PovertyIndicatorApi(ScopedModelRestApi):
     add_columns = edit_columns = ["province", "regency", "year", "period", "poverty_rate", "poor_people",
                                   "target_rate", "source"]
     search_columns = ["regency", "year", "period"]
+    add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("province", "regency")

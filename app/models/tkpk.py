@@ -91,5 +91,15 @@ class TkpkDocument(Model):
     status_date = Column(Date)
     file = Column(String(255))  # stored name under UPLOAD_FOLDER
 
+    def download(self):
+        """Link to the uploaded file for lists and show pages (HTML-escaped name)."""
+        from flask import url_for
+        from markupsafe import Markup, escape
+
+        if not self.file:
+            return ""
+        url = url_for("TkpkDocumentView.download", filename=self.file)
+        return Markup(f'<a href="{escape(url)}">{escape(self.file.split("_sep_", 1)[-1])}</a>')
+
     def __repr__(self) -> str:
         return f"{self.kind} ({self.status})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request
 from flask_appbuilder import ModelView, expose
+from flask_appbuilder.urltools import get_filter_args
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from wtforms.validators import ValidationError
@@ -63,10 +64,82 @@ class ScopedModelView(ModelView):
         try:
             with db.session.no_autoflush:
                 validate_item(db.session, item)
-        except InputError as exc:
+        except InputError:
             db.session.rollback()
-            labels = self.label_columns
-            raise InputError({str(labels.get(f, f)): m for f, m in exc.errors.items()}) from None
+            raise
+
+    # --- bad input re-shows the form with the message at the field: nothing typed is lost ------
+    # FAB's own _add/_edit flash the error of pre_add/pre_update and redirect, which loses the
+    # input; these follow FAB's logic and differ only in that.
+    def _show_input_errors(self, form, exc: InputError) -> None:
+        for field, messages in exc.errors.items():
+            if field in form:
+                form[field].errors = list(form[field].errors) + list(messages)
+            else:
+                label = self.label_columns.get(field, field)
+                flash(f"{label}: {' '.join(messages)}", "danger")
+
+    def _add(self):
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        if request.method == "POST":
+            self._fill_form_exclude_cols(exclude_cols, form)
+            if form.validate():
+                self.process_form(form, True)
+                item = self.datamodel.obj()
+                try:
+                    form.populate_obj(item)
+                    self.pre_add(item)
+                except InputError as exc:
+                    self._show_input_errors(form, exc)
+                    return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+                except scope_mod.ScopeError as exc:
+                    flash(str(exc), "danger")
+                    return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+                try:
+                    self.datamodel.add(item)
+                except Exception:
+                    flash(self.database_error_message, "danger")
+                    return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+                self.post_add(item)
+                flash(self.add_row_message, "success")
+                return None
+            return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+        self.update_redirect()
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def _edit(self, pk):
+        if request.method != "POST":
+            return super()._edit(pk)
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        form = self.edit_form.refresh(request.form)
+        self._fill_form_exclude_cols(exclude_cols, form)
+        form._id = pk
+        if form.validate():
+            self.process_form(form, False)
+            try:
+                form.populate_obj(item)
+                self.pre_update(item)
+            except InputError as exc:
+                self._show_input_errors(form, exc)
+            except scope_mod.ScopeError as exc:
+                flash(str(exc), "danger")
+            else:
+                try:
+                    self.datamodel.edit(item)
+                except Exception:
+                    flash(self.database_error_message, "danger")
+                else:
+                    self.post_update(item)
+                    flash(self.edit_row_message, "success")
+                    return None
+        return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
 
     # --- actions: FAB fetches their rows by primary key alone; fetch them through the scope ---
     def _scoped_items(self, pks):

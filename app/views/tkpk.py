@@ -1,8 +1,14 @@
 """Screens for TKPK institutions (with members and documents) and agencies (OPD)."""
+from flask import abort
+from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.upload import FileUploadField
 from flask_babel import lazy_gettext as _
+from sqlalchemy import select
 
+from app.extensions import db
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
+from app.security.scope import apply as apply_scope
 from app.views.base import ScopedModelView
 from app.views.choices import (DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES, choice_label,
                                select_field)
@@ -34,14 +40,27 @@ class TkpkDocumentView(ScopedModelView):
     datamodel = SQLAInterface(TkpkDocument)
     list_title = show_title = add_title = edit_title = _("TKPK documents")
     label_columns = LABELS
-    list_columns = ["institution", "kind", "status", "status_date", "file"]
-    show_columns = add_columns = edit_columns = ["institution", "kind", "status", "status_date"]
+    list_columns = ["institution", "kind", "status", "status_date", "download"]
+    show_columns = ["institution", "kind", "status", "status_date", "download"]
+    add_columns = edit_columns = ["institution", "kind", "status", "status_date", "file"]
     search_columns = ["institution", "kind", "status"]
+    label_columns = {**LABELS, "download": _("File")}
     formatters_columns = {"kind": choice_label(DOCUMENT_KIND_CHOICES), "status": choice_label(DOCUMENT_STATUS_CHOICES)}
     add_form_extra_fields = edit_form_extra_fields = {
         "kind": select_field(_("Kind"), DOCUMENT_KIND_CHOICES),
         "status": select_field(_("Status"), DOCUMENT_STATUS_CHOICES),
+        # Allowed types and the size limit come from FILE_ALLOWED_EXTENSIONS / MAX_CONTENT_LENGTH (config.py).
+        "file": FileUploadField(_("File"), description=_("PDF, DOC, DOCX or ODT")),
     }
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        """FAB's download serves any uploaded name; serve only files of documents in the user's scope."""
+        query = apply_scope(select(TkpkDocument.id).where(TkpkDocument.file == filename), TkpkDocument)
+        if db.session.execute(query).first() is None:
+            abort(404)
+        return super().download(filename)
 
 
 class TkpkInstitutionView(ScopedModelView):
