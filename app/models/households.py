@@ -5,6 +5,8 @@ database; the NIK's date part is checked by app/services/validation.py.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from flask_appbuilder import Model
 from geoalchemy2 import Geometry
 from sqlalchemy import (CheckConstraint, Column, Date, ForeignKey, ForeignKeyConstraint, Integer, String, Text,
@@ -18,6 +20,27 @@ SEXES = ("L", "P")
 RELATIONSHIPS = ("kepala", "istri/suami", "anak", "menantu", "cucu", "orang tua", "mertua", "famili lain",
                  "lainnya")
 ENROLMENT_STATUSES = ("usulan", "ditetapkan", "disalurkan", "ditolak")
+
+
+def point_ewkt(lon: float, lat: float) -> str:
+    """EWKT of a point in EPSG:4326, the form ``Household.location`` is written in."""
+    return f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
+
+
+def lon_lat_of(location) -> Optional[tuple[float, float]]:
+    """(lon, lat) of a point given as a GeoAlchemy element or WKT/EWKT text; None for None."""
+    if location is None:
+        return None
+    from geoalchemy2.elements import WKBElement, WKTElement
+    from geoalchemy2.shape import to_shape
+    from shapely import wkt
+
+    if isinstance(location, (WKBElement, WKTElement)):
+        geom = to_shape(location)
+    else:
+        text = str(location)
+        geom = wkt.loads(text.split(";", 1)[1] if text.upper().startswith("SRID=") else text)
+    return geom.x, geom.y
 
 
 class Household(Model):
@@ -46,6 +69,22 @@ class Household(Model):
 
     def __repr__(self) -> str:
         return f"{self.head_name} ({self.village.name if self.village else '-'})"
+
+    # --- the point as numbers (read-only; the screens write ``location`` as EWKT) -------------
+    @property
+    def lon_lat(self) -> Optional[tuple[float, float]]:
+        """(longitude, latitude) of ``location``, or None without a point."""
+        return lon_lat_of(self.location)
+
+    @property
+    def latitude(self) -> Optional[float]:
+        point = self.lon_lat
+        return None if point is None else round(point[1], 7)
+
+    @property
+    def longitude(self) -> Optional[float]:
+        point = self.lon_lat
+        return None if point is None else round(point[0], 7)
 
 
 class HouseholdMember(Model):

@@ -1,15 +1,292 @@
 """Household (BDT), member and enrolment screens. NIK and No KK are masked for users
-without the right to see personal data."""
-from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_babel import lazy_gettext as _
+without the right to see personal data.
 
-from app.models.households import Enrolment, Household, HouseholdMember
-from app.views.base import ScopedModelView, masked
+The household form takes the location as latitude + longitude (typed, or picked on a small
+Leaflet map); ``PointField`` turns them into ``item.location`` (EWKT) before
+``ScopedModelView.pre_add`` / ``pre_update`` validate the row and check the write scope.
+The show page draws the point and the declared village from ``/householdview/geojson/<pk>``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from flask import abort, current_app, jsonify, url_for
+from flask_appbuilder import expose, has_access
+from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.validators import Unique
+from flask_babel import gettext, lazy_gettext as _
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, load_only
+from wtforms import Field, StringField
+from wtforms.utils import unset_value
+from wtforms.validators import DataRequired, Optional, StopValidation, ValidationError
+
+from app.extensions import db
+from app.models.areas import District, Regency, Village
+from app.models.households import Enrolment, Household, HouseholdMember, lon_lat_of, point_ewkt
+from app.security import scope as scope_mod
+from app.security.scope import current_scope
+from app.services.validation import check_desil, check_id_number, check_point_in_province
+from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.views.labels import LABELS
 from app.views.programs import rupiah
 
+
+# --- villages a user may pick ----------------------------------------------------------------
+
+def scoped_villages(write: bool = True) -> list[Village]:
+    """The villages the current user may choose in a form (``write``) or filter a list by.
+
+    Admin / Bappeda: all; a user bound to a regency (operator, regional pimpinan): that
+    regency's villages; an OPD officer: all for filtering, none for writing. Geometry is
+    not loaded (2,640 real polygons would be ~4 MB per page)."""
+    scope = current_scope()
+    query = (db.session.query(Village)
+             .options(load_only(Village.id, Village.code, Village.name, Village.district_id),
+                      joinedload(Village.district).load_only(District.id, District.code, District.name,
+                                                                 District.regency_id))
+             .order_by(Village.code))
+    if scope.kind == "regency":
+        districts = select(District.id).where(District.regency_id == scope.regency_id)
+        query = query.filter(Village.district_id.in_(districts))
+    elif scope.kind == "none" or (write and not scope.everything):
+        return []
+    return query.all()
+
+
+def scoped_regencies(write: bool = True) -> list[Regency]:
+    """Regencies the current user may choose: all for province-wide users, their own for
+    a regency-bound user, none otherwise (for writing)."""
+    scope = current_scope()
+    query = db.session.query(Regency).options(load_only(Regency.id, Regency.code, Regency.name)).order_by(Regency.code)
+    if scope.kind == "regency":
+        return query.filter(Regency.id == scope.regency_id).all()
+    if scope.everything or not write:
+        return query.all()
+    return []
+
+
+def scoped_households(write: bool = True) -> list[Household]:
+    """The households the current user may attach a member (``write``) or an enrolment
+    (read) to, through the one scope function, loaded light: no geometry, the village name
+    joined in (the label is "head (village)")."""
+    query = (db.session.query(Household)
+             .options(load_only(Household.id, Household.head_name, Household.village_id),
+                      joinedload(Household.village).load_only(Village.id, Village.name))
+             .order_by(Household.head_name, Household.id))
+    return scope_mod.apply(query, Household, write=write).all()
+
+
+def household_field(label, write: bool, validators=None, **kwargs):
+    return ScopedSelectField(label, query_func=lambda: scoped_households(write), get_pk_func=lambda h: h.id,
+                             allow_blank=True, blank_text=_("Choose a household"), widget=Select2Widget(),
+                             validators=validators if validators is not None else [DataRequired()], **kwargs)
+
+
+def village_label(village: Village) -> str:
+    """'Sukadana — Sukadana (18.07.01.2001)': village, kecamatan and code, so a name that
+    occurs in several kecamatan can be told apart and searched by kecamatan."""
+    district = village.district.name if village.district is not None else "?"
+    return f"{village.name} — {district} ({village.code})"
+
+
+class ScopedSelectField(QuerySelectField):
+    """A Select2 of rows from a scoped query; a value outside it gets a clear message."""
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            # StopValidation: DataRequired would otherwise replace this message with "required".
+            raise StopValidation(gettext("is not one you may choose (outside your area): pick one from the list"))
+
+
+class ScopedMultiSelectField(QuerySelectMultipleField):
+    """Multi-select of rows from a scoped query; ``get_group(obj) -> (key, label)`` puts
+    data-group / data-group-label on each option (the kecamatan of a village), so the page
+    can add a whole group at once."""
+
+    def __init__(self, *args, get_group=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.get_group = get_group
+
+    def iter_choices(self):
+        selected = self.data or []
+        for pk, obj in self._get_object_list():
+            attrs = {}
+            if self.get_group:
+                key, label = self.get_group(obj)
+                attrs = {"data-group": key, "data-group-label": label}
+            yield pk, self.get_label(obj), obj in selected, attrs
+
+    def pre_validate(self, form):
+        # Resolve the posted ids first: FAB's check reads the "invalid" flag before it is set.
+        self._get_data()
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise StopValidation(gettext("holds a value you may not choose (outside your area): pick from the list"))
+
+
+def village_field(label, write: bool = True, **kwargs):
+    return ScopedSelectField(label, query_func=lambda: scoped_villages(write), get_pk_func=lambda v: v.id,
+                             get_label=village_label, allow_blank=True, blank_text=_("Choose a village"),
+                             widget=Select2Widget(), **kwargs)
+
+
+# --- the point: latitude + longitude inputs and a map picker ---------------------------------
+
+def parse_coordinate(text: str) -> float:
+    """'-5,4321' or '−5.4321' -> -5.4321 (decimal comma and the Unicode minus accepted)."""
+    value = text.strip().replace("\u2212", "-").replace(" ", "")
+    if "," in value and "." not in value:
+        value = value.replace(",", ".")
+    if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", value):
+        raise ValueError(text)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+def point_problem(session, lon: float, lat: float) -> str | None:
+    """Why the point cannot be a household location in Lampung, or None.
+
+    Swapped input (latitude ~105, longitude ~-5) is out of the latitude range, which
+    check_point_in_province reports as an invalid coordinate; test the swapped reading
+    first so the message names the real mistake."""
+    if not -90 <= lat <= 90 and -90 <= lon <= 90 and -180 <= lat <= 180 \
+            and check_point_in_province(session, lat, lon) is None:
+        return gettext("lies outside Lampung: latitude and longitude look swapped")
+    return check_point_in_province(session, lon, lat)
+
+
+def _format_coordinate(value: float) -> str:
+    return f"{value:.7f}".rstrip("0").rstrip(".")
+
+
+class PointPickerWidget:
+    """Latitude and longitude inputs plus a Leaflet map (static/js/point_picker.js): click to
+    set the point, drag the marker, type the numbers; both stay in sync. The map shows the
+    outline of the village chosen in the form's ``village`` select."""
+
+    def __call__(self, field, **kwargs):
+        village_url = url_for("VillageView.geojson", pk=987654321).replace("987654321", "{id}")
+        scope = current_scope()
+        # Orientation without a base layer: the user's regency, when they have one.
+        context_url = url_for("RegencyView.geojson", pk=scope.regency_id) if scope.kind == "regency" else ""
+        invalid = " has-error" if field.errors else ""
+
+        def coordinate_input(name, label, text, placeholder):
+            return Markup(
+                '<div class="col-sm-6 form-group{invalid}"><label for="{name}">{label}</label>'
+                '<input type="text" inputmode="decimal" autocomplete="off" class="form-control" id="{name}" '
+                'name="{name}" value="{value}" placeholder="{placeholder}"></div>'
+            ).format(invalid=invalid, name=name, label=label, value=text, placeholder=placeholder)
+
+        return Markup(
+            '<div class="sinergi-point-field" id="{id}">'
+            '<div class="row">{lat}{lon}</div>'
+            '<div id="point-picker" class="sinergi-point-picker" role="application" aria-label="{map_label}" '
+            'style="height: 340px; border: 1px solid #ddd;" data-village-select="village" '
+            'data-village-geojson-url="{village_url}" data-context-geojson-url="{context_url}" '
+            'data-basemap-url="{basemap}" '
+            'data-error-text="{error_text}"></div>'
+            '<p class="help-block">{help} '
+            '<button type="button" class="btn btn-default btn-xs" id="point-clear">'
+            '<i class="fa fa-times"></i> {clear}</button></p>'
+            '</div>'
+        ).format(
+            id=field.id,
+            lat=coordinate_input("latitude", gettext("Latitude"), field.lat_text, "-5.1234567"),
+            lon=coordinate_input("longitude", gettext("Longitude"), field.lon_text, "105.1234567"),
+            map_label=gettext("Map: click to set the household's location"),
+            village_url=village_url,
+            context_url=context_url,
+            basemap=current_app.config.get("SINERGI_BASEMAP_URL") or "",
+            error_text=gettext("The map could not be loaded"),
+            help=gettext("Click the map to set the point, drag the marker to move it, or type the numbers "
+                         "(decimal degrees, e.g. latitude -5.12, longitude 105.3). Leave both empty for no point."),
+            clear=gettext("Clear point"),
+        )
+
+
+class PointField(Field):
+    """``location`` edited as two inputs, ``latitude`` and ``longitude``.
+
+    ``data`` is the EWKT 'SRID=4326;POINT(lon lat)' or None (both empty). One number
+    without the other, a non-number, or a point outside Lampung is a field error, shown
+    next to the inputs with what was typed kept. When neither input is posted at all (a
+    client that does not know the field) the stored location is left as it is."""
+
+    widget = PointPickerWidget()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.lat_text = self.lon_text = ""
+        self.absent = False
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.process_errors = []
+        data = None if data is unset_value else data
+        self.object_data = data
+        self.process_data(data)
+        self.absent = False
+        if formdata is not None:
+            self.absent = "latitude" not in formdata and "longitude" not in formdata
+            if not self.absent:
+                self.lat_text = (formdata.get("latitude") or "").strip()
+                self.lon_text = (formdata.get("longitude") or "").strip()
+                self.raw_data = [self.lat_text, self.lon_text]
+
+    def process_data(self, value):
+        point = lon_lat_of(value)
+        self.data = None if point is None else point_ewkt(*point)
+        self.lat_text, self.lon_text = ("", "") if point is None else (_format_coordinate(point[1]),
+                                                                       _format_coordinate(point[0]))
+
+    def pre_validate(self, form):
+        if self.absent:
+            return
+        if not self.lat_text and not self.lon_text:
+            self.data = None
+            return
+        if not self.lon_text:
+            raise StopValidation(gettext("Longitude is missing: give both latitude and longitude, or neither"))
+        if not self.lat_text:
+            raise StopValidation(gettext("Latitude is missing: give both latitude and longitude, or neither"))
+        numbers = {}
+        for key, text, label in (("lat", self.lat_text, gettext("Latitude")),
+                                 ("lon", self.lon_text, gettext("Longitude"))):
+            try:
+                numbers[key] = parse_coordinate(text)
+            except ValueError:
+                raise StopValidation(gettext("%(field)s is not a number in decimal degrees (got %(value)s)",
+                                             field=label, value=text))
+        problem = point_problem(db.session, numbers["lon"], numbers["lat"])
+        if problem:
+            raise StopValidation(gettext("The point %(reason)s", reason=problem))
+        self.data = point_ewkt(numbers["lon"], numbers["lat"])
+
+    def populate_obj(self, obj, name):
+        if not self.absent:
+            setattr(obj, name, self.data)
+
+
+class _Required(FieldRule):
+    """A shared rule that also marks the field as required (the red star)."""
+
+    field_flags = {"required": True}
+
+
+# --- screens ---------------------------------------------------------------------------------
 
 class HouseholdMemberView(ScopedModelView):
     datamodel = SQLAInterface(HouseholdMember)
@@ -22,6 +299,8 @@ class HouseholdMemberView(ScopedModelView):
     formatters_columns = {"nik": masked, "sex": choice_label(SEX_CHOICES),
                           "relationship_to_head": choice_label(RELATIONSHIP_CHOICES)}
     add_form_extra_fields = edit_form_extra_fields = {
+        "household": household_field(_("Household"), write=True),
+        "nik": StringField(_("NIK"), validators=[_Required(check_id_number, True)], widget=BS3TextFieldWidget()),
         "sex": select_field(_("Sex"), SEX_CHOICES),
         "relationship_to_head": select_field(_("Relationship to head"), RELATIONSHIP_CHOICES),
     }
@@ -36,22 +315,89 @@ class EnrolmentView(ScopedModelView):
     search_columns = ["household", "program", "year", "status"]
     formatters_columns = {"status": choice_label(ENROLMENT_STATUS_CHOICES), "benefit_value": rupiah}
     add_form_extra_fields = edit_form_extra_fields = {
+        # Read scope: an OPD officer enrols households of the regencies their programs cover.
+        "household": household_field(_("Household"), write=False),
         "status": select_field(_("Status"), ENROLMENT_STATUS_CHOICES),
     }
+    search_form_extra_fields = {"household": household_field(_("Household"), write=False, validators=[Optional()])}
+
+
+def village_link(village) -> Markup | str:
+    """Formatter: the village's name and code, linked to its page (no extra query per row)."""
+    if village is None:
+        return ""
+    return Markup('<a href="{}">{} ({})</a>').format(url_for("VillageView.show", pk=village.id), village.name,
+                                                    village.code)
+
+
+def _coordinate(value):
+    return "" if value is None else _format_coordinate(value)
+
+
+_households = SQLAInterface(Household)
 
 
 class HouseholdView(ScopedModelView):
-    datamodel = SQLAInterface(Household)
+    datamodel = _households
     list_title = show_title = add_title = edit_title = _("Households")
+    add_template = "households/add.html"
+    edit_template = "households/edit.html"
+    show_template = "households/show.html"
     label_columns = LABELS
     list_columns = ["no_kk", "head_name", "village", "desil", "member_count"]
-    show_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "desil", "member_count",
-                    "source", "source_date"]
-    add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "desil",
-                                  "member_count", "source", "source_date"]
+    show_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "latitude", "longitude",
+                    "desil", "member_count", "source", "source_date"]
+    add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "location",
+                                  "desil", "member_count", "source", "source_date"]
+    # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here).
     search_columns = ["head_name", "village", "desil", "source"]
-    formatters_columns = {"no_kk": masked, "head_nik": masked}
+    formatters_columns = {"no_kk": masked, "head_nik": masked, "village": village_link, "latitude": _coordinate,
+                          "longitude": _coordinate, "source_date": lambda d: "" if d is None else d.isoformat()}
     add_form_extra_fields = edit_form_extra_fields = {
-        "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int),
+        "no_kk": StringField(_("No KK"), widget=BS3TextFieldWidget(),
+                             validators=[_Required(check_id_number, False),
+                                         Unique(_households, "no_kk",
+                                                _("is already registered for another household"))]),
+        "head_nik": StringField(_("Head's NIK"), widget=BS3TextFieldWidget(),
+                                validators=[_Required(check_id_number, True)]),
+        "village": village_field(_("Village"), write=True, validators=[DataRequired()]),
+        "location": PointField(_("Location")),
+        "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil)]),
+    }
+    search_form_extra_fields = {
+        "village": village_field(_("Village"), write=False, validators=[Optional()]),
     }
     related_views = [HouseholdMemberView, EnrolmentView]
+    base_order = ("no_kk", "asc")  # the unique index keeps a page cheap at a million rows
+
+    @expose("/geojson/<int:pk>")
+    @has_access
+    def geojson(self, pk: int):
+        """The household's point and its declared village (simplified to ~10 m) as a GeoJSON
+        FeatureCollection for the show page. The row is fetched through the view's base
+        filters, so a household outside the user's scope answers 404. NIK is never sent;
+        No KK only to users who may see personal data."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        row = db.session.execute(
+            select(func.ST_AsGeoJSON(Household.location, 7),
+                   func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Village.geom, 0.0001), 6),
+                   func.ST_Covers(Village.geom, Household.location))
+            .join(Village, Village.id == Household.village_id)
+            .where(Household.id == pk)
+        ).one()
+        point_json, village_json, inside = row
+        village = item.village
+        features = [{
+            "type": "Feature", "geometry": json.loads(village_json),
+            "properties": {"role": "village", "id": village.id, "code": village.code, "name": village.name},
+        }]
+        if point_json is not None:
+            properties = {"role": "household", "id": item.id, "head_name": item.head_name, "desil": item.desil,
+                          "inside_village": bool(inside)}
+            if current_scope().can_unmask:
+                properties["no_kk"] = item.no_kk
+            features.append({"type": "Feature", "geometry": json.loads(point_json), "properties": properties})
+        return jsonify({"type": "FeatureCollection", "features": features})
+
