@@ -85,20 +85,13 @@ def app():
 
 
 @pytest.fixture()
-def db_session(app):
-    from app.extensions import db
-
-    with app.app_context():
-        yield db.session
-        db.session.rollback()
-
-
-@pytest.fixture()
 def engine(app):
+    """The SQLAlchemy engine of the test database. No app context stays pushed: the test
+    client must build its own per request, or Flask-Login's user would leak between logins."""
     from app.extensions import db
 
     with app.app_context():
-        yield db.engine
+        return db.engine
 
 
 @pytest.fixture(scope="session")

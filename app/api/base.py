@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.schemas import SinergiSchemaConverter, database_error_messages
 from app.extensions import db
+from app.labels import LABELS
 from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS, ScopeError
 from app.services.validation import InputError, validate_item
@@ -21,6 +22,7 @@ from app.services.validation import InputError, validate_item
 class ScopedModelRestApi(ModelRestApi):
     base_filters = SCOPE_FILTERS
     masked_fields: tuple[str, ...] = ()
+    label_columns = LABELS  # the same translated labels as the screens
     allow_browser_login = True  # the screens' session works too (JWT for machines)
     model2schemaconverter = SinergiSchemaConverter  # GeoJSON, exact decimals, scoped relations by id
 

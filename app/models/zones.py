@@ -5,7 +5,8 @@ from flask_appbuilder import Model
 from geoalchemy2 import Geometry
 from sqlalchemy import (CheckConstraint, Column, ForeignKey, Integer, Numeric, String, Table, Text,
                         UniqueConstraint)
-from sqlalchemy.orm import relationship
+from sqlalchemy import and_, exists
+from sqlalchemy.orm import aliased, column_property, relationship
 
 from app.models.tkpk import _in
 
@@ -75,3 +76,17 @@ class PovertyIndicator(Model):
 
     def __repr__(self) -> str:
         return f"{self.area_name} {self.period} {self.year}"
+
+
+# A regency whose rate is above the province's rate of the same period is flagged. Computed
+# by the database in the same query as the row (a correlated EXISTS), never per row in Python.
+_province_rate = aliased(PovertyIndicator)
+PovertyIndicator.above_province = column_property(
+    and_(
+        PovertyIndicator.regency_id.is_not(None),
+        exists().where(_province_rate.province_id.is_not(None), _province_rate.year == PovertyIndicator.year,
+                       _province_rate.period == PovertyIndicator.period,
+                       _province_rate.poverty_rate < PovertyIndicator.poverty_rate),
+    ),
+    deferred=False,
+)

@@ -71,23 +71,23 @@ def check_money(value) -> Optional[str]:
 
 
 def check_point_in_province(session, lon: float, lat: float, province_code: str = "18") -> Optional[str]:
-    """The point must lie inside the province (Lampung); catches swapped lat/lon too."""
+    """The point must lie inside the province (Lampung); says so when latitude and longitude
+    look swapped (a latitude of 105 is out of range, so that reading is tried first)."""
     from app.models.areas import Province
 
+    def inside(x: float, y: float) -> bool:
+        if not (-90 <= y <= 90 and -180 <= x <= 180):
+            return False
+        return bool(session.execute(
+            select(func.ST_Covers(Province.geom, func.ST_SetSRID(func.ST_MakePoint(x, y), 4326)))
+            .where(Province.code == province_code)).scalar())
+
+    if inside(lon, lat):
+        return None
+    if inside(lat, lon):
+        return _("lies outside Lampung: latitude and longitude look swapped")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return _("is not a valid coordinate (latitude %(lat)s, longitude %(lon)s)", lat=lat, lon=lon)
-    inside = session.execute(
-        select(func.ST_Covers(Province.geom, func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)))
-        .where(Province.code == province_code)
-    ).scalar()
-    if inside:
-        return None
-    swapped = session.execute(
-        select(func.ST_Covers(Province.geom, func.ST_SetSRID(func.ST_MakePoint(lat, lon), 4326)))
-        .where(Province.code == province_code)
-    ).scalar() if (-90 <= lon <= 90) else False
-    if swapped:
-        return _("lies outside Lampung: latitude and longitude look swapped")
     return _("lies outside Lampung (latitude %(lat)s, longitude %(lon)s)", lat=lat, lon=lon)
 
 

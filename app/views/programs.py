@@ -6,7 +6,7 @@ from app.models.programs import Program
 from app.views.base import ScopedModelView
 from app.views.choices import (CLUSTER_CHOICES, DESIL_CHOICES, LEVEL_CHOICES, PROGRAM_STATUS_CHOICES,
                                SYNERGY_CHOICES, choice_label, select_field)
-from app.views.labels import LABELS
+from app.labels import LABELS
 
 
 def rupiah(value):

@@ -12,7 +12,7 @@ from app.security.scope import apply as apply_scope
 from app.views.base import ScopedModelView
 from app.views.choices import (DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES, choice_label,
                                select_field)
-from app.views.labels import LABELS
+from app.labels import LABELS
 
 
 class AgencyView(ScopedModelView):

@@ -31,7 +31,7 @@ from app.views.base import ScopedModelView
 from app.views.choices import PRIORITY_CHOICES, ZONE_BASIS_CHOICES, choice_label, select_field
 from app.views.households import (ScopedMultiSelectField, ScopedSelectField, scoped_regencies, scoped_villages,
                                   village_label)
-from app.views.labels import LABELS
+from app.labels import LABELS
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 ACCEPTED_CRS = {"EPSG:4326", "urn:ogc:def:crs:EPSG::4326", "urn:ogc:def:crs:OGC:1.3:CRS84",

@@ -192,7 +192,7 @@ def test_member_nik_is_checked_at_the_field(app, engine, op1807, lampung_timur):
     form = household_form(lampung_timur["village_id"])
     assert op1807.post("/householdview/add", data=form).status_code == 302
     household_id = household_row(engine, form["no_kk"]).id
-    member = {"household": str(household_id), "nik": "1807019999990001", "name": "Anak Uji", "sex": "L",
+    member = {"household": form["no_kk"], "nik": "1807019999990001", "name": "Anak Uji", "sex": "L",
               "birth_date": "", "relationship_to_head": "anak"}
     r = op1807.post("/householdmemberview/add", data=member)
     assert r.status_code == 200 and _error_near(r.text, "nik", "impossible date")

@@ -74,7 +74,7 @@ def test_enrolment_for_a_program_of_another_year(app, bappeda, agency_and_regenc
         db.session.add_all([household, program])
         db.session.commit()
         hid, pid = household.id, program.id
-    form = {"household": str(hid), "program": str(pid), "year": "2017", "status": "usulan",
+    form = {"household": "1810011501990077", "program": str(pid), "year": "2017", "status": "usulan",
             "benefit_value": "250000", "date": "2017-05-01"}
     r = bappeda.post("/enrolmentview/add", data=form)
     assert r.status_code == 200
