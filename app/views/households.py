@@ -357,6 +357,11 @@ def village_link(village) -> Markup | str:
                                                     village.code)
 
 
+def blank_if_none(value):
+    """Empty optional fields show as empty, not as Python's 'None'."""
+    return "" if value is None else value
+
+
 def _coordinate(value):
     return "" if value is None else _format_coordinate(value)
 
@@ -379,7 +384,8 @@ class HouseholdView(ScopedModelView):
     # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here).
     search_columns = ["head_name", "village", "desil", "source"]
     formatters_columns = {"no_kk": masked, "head_nik": masked, "village": village_link, "latitude": _coordinate,
-                          "longitude": _coordinate, "source_date": lambda d: "" if d is None else d.isoformat()}
+                          "longitude": _coordinate, "source_date": lambda d: "" if d is None else d.isoformat(),
+                          "address": blank_if_none, "rt": blank_if_none, "rw": blank_if_none}
     add_form_extra_fields = edit_form_extra_fields = {
         "no_kk": StringField(_("No KK"), widget=BS3TextFieldWidget(),
                              validators=[_Required(check_id_number, False),
