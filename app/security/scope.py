@@ -218,6 +218,20 @@ def predicate(model: type, scope: Scope | None = None, write: bool = False) -> O
     return (agency_write if write else agency_read)(scope.agency_id)
 
 
+def choosable_areas(model: type, scope: Scope | None = None, write: bool = True) -> Optional[ColumnElement]:
+    """Predicate on Regency or Village: the areas a user may pick in a form — to place a
+    household or a zone there (``write``) or to filter a list by (read). Areas themselves
+    are public; what a user may put in them is scoped. None means every area."""
+    scope = scope or current_scope()
+    if scope.everything or (scope.kind == "agency" and not write):
+        return ALL
+    if scope.kind == "regency":
+        if model is Regency:
+            return Regency.id == scope.regency_id
+        return Village.district_id.in_(select(District.id).where(District.regency_id == scope.regency_id))
+    return false()
+
+
 def apply(query, model: type, scope: Scope | None = None, write: bool = False):
     """Add the scope predicate to a SQLAlchemy select/query."""
     pred = predicate(model, scope, write)

@@ -42,35 +42,22 @@ from app.views.programs import rupiah
 # --- villages a user may pick ----------------------------------------------------------------
 
 def scoped_villages(write: bool = True) -> list[Village]:
-    """The villages the current user may choose in a form (``write``) or filter a list by.
-
-    Admin / Bappeda: all; a user bound to a regency (operator, regional pimpinan): that
-    regency's villages; an OPD officer: all for filtering, none for writing. Geometry is
-    not loaded (2,640 real polygons would be ~4 MB per page)."""
-    scope = current_scope()
+    """The villages the current user may choose (app.security.scope.choosable_areas), loaded
+    without geometry (2,640 real polygons would be ~4 MB per page)."""
     query = (db.session.query(Village)
              .options(load_only(Village.id, Village.code, Village.name, Village.district_id),
                       joinedload(Village.district).load_only(District.id, District.code, District.name,
                                                                  District.regency_id))
              .order_by(Village.code))
-    if scope.kind == "regency":
-        districts = select(District.id).where(District.regency_id == scope.regency_id)
-        query = query.filter(Village.district_id.in_(districts))
-    elif scope.kind == "none" or (write and not scope.everything):
-        return []
-    return query.all()
+    pred = scope_mod.choosable_areas(Village, write=write)
+    return (query if pred is None else query.filter(pred)).all()
 
 
 def scoped_regencies(write: bool = True) -> list[Regency]:
-    """Regencies the current user may choose: all for province-wide users, their own for
-    a regency-bound user, none otherwise (for writing)."""
-    scope = current_scope()
+    """The regencies the current user may choose (app.security.scope.choosable_areas)."""
     query = db.session.query(Regency).options(load_only(Regency.id, Regency.code, Regency.name)).order_by(Regency.code)
-    if scope.kind == "regency":
-        return query.filter(Regency.id == scope.regency_id).all()
-    if scope.everything or not write:
-        return query.all()
-    return []
+    pred = scope_mod.choosable_areas(Regency, write=write)
+    return (query if pred is None else query.filter(pred)).all()
 
 
 class HouseholdNoKKField(StringField):
