@@ -22,6 +22,9 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     import app.models as _models  # noqa: F401  (registers every model on Model.metadata before Alembic looks)
 
     db.init_app(app)
+    from app.services import audit
+
+    audit.install(db.session)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(APP_DIR.parent / "migrations"))
     with app.app_context():

@@ -19,7 +19,8 @@ from app.models.programs import Program  # noqa: E402
 from app.models.households import Enrolment, Household, HouseholdMember  # noqa: E402
 from app.models.zones import PovertyIndicator, PriorityZone  # noqa: E402
 from app.models.users import SinergiUser  # noqa: E402
+from app.models.audit import AuditLog  # noqa: E402
 
 __all__ = ["Model", "Province", "Regency", "District", "Village", "Agency", "TkpkInstitution", "TkpkMember",
            "TkpkDocument", "Program", "Household", "HouseholdMember", "Enrolment", "PriorityZone",
-           "PovertyIndicator", "SinergiUser"]
+           "PovertyIndicator", "SinergiUser", "AuditLog"]

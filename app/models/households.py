@@ -20,6 +20,9 @@ SEXES = ("L", "P")
 RELATIONSHIPS = ("kepala", "istri/suami", "anak", "menantu", "cucu", "orang tua", "mertua", "famili lain",
                  "lainnya")
 ENROLMENT_STATUSES = ("usulan", "ditetapkan", "disalurkan", "ditolak")
+# Where the point lies against the declared village (set by the database trigger
+# household_locate, and in bulk by gis.queries.locate_households).
+LOCATION_STATUSES = ("cocok", "beda_desa", "di_luar_wilayah", "tanpa_titik")
 
 
 def point_ewkt(lon: float, lat: float) -> str:
@@ -50,6 +53,7 @@ class Household(Model):
         CheckConstraint("head_nik ~ '^[0-9]{16}$'", name="head_nik_format"),
         CheckConstraint("desil BETWEEN 1 AND 4", name="desil_valid"),
         CheckConstraint("member_count >= 1", name="member_count_valid"),
+        CheckConstraint(_in("location_status", LOCATION_STATUSES), name="location_status_valid"),
     )
     id = Column(Integer, primary_key=True)
     no_kk = Column(String(16), nullable=False, unique=True)
@@ -59,10 +63,14 @@ class Household(Model):
     rt = Column(String(3))
     rw = Column(String(3))
     village_id = Column(Integer, ForeignKey("village.id"), nullable=False, index=True)
-    village = relationship("Village")
+    village = relationship("Village", foreign_keys=[village_id])
     desil = Column(Integer, nullable=False)
     member_count = Column(Integer, nullable=False, default=1)
     location = Column(Geometry("POINT", srid=4326))
+    located_village_id = Column(Integer, ForeignKey("village.id"), index=True)  # point-in-polygon result
+    located_village = relationship("Village", foreign_keys=[located_village_id])
+    location_status = Column(String(16), nullable=False, default="tanpa_titik", server_default="tanpa_titik",
+                             index=True)
     source = Column(String(50), default="BDT")
     source_date = Column(Date)
     members = relationship("HouseholdMember", back_populates="household", cascade="all, delete-orphan")

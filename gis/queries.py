@@ -1,0 +1,276 @@
+"""The spatial and analytical answers of Sinergi, as set-based PostGIS SQL.
+
+Every function takes a connection and the user's ``Scope`` (app.security.scope) and
+returns plain rows; the scope predicates of households, enrolments and zones are part of
+the SQL, so no answer holds a row the user may not see. None loops over households in
+Python. Indexes relied on: idx_village_geom, idx_household_location, idx_priority_zone_geom
+(GiST), ix_enrolment_household_id / ix_enrolment_year, ix_household_village_id.
+
+Counted enrolments: status usulan, ditetapkan or disalurkan (a rejected one, ditolak, does
+not reach the household).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, select, text, true
+from sqlalchemy.engine import Connection
+
+from app.models.areas import District, Regency, Village
+from app.models.households import Enrolment, Household
+from app.models.programs import Program
+from app.models.zones import PriorityZone
+from app.security.scope import Scope, predicate
+
+COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")
+
+
+def _where(model, scope: Scope):
+    pred = predicate(model, scope)
+    return true() if pred is None else pred
+
+
+# --- geolocation ------------------------------------------------------------------------------
+
+LOCATE_SQL = text("""
+    WITH located AS (
+        SELECT h.id,
+               (SELECT v.id FROM village v
+                 WHERE ST_Intersects(v.geom, h.location)
+                 ORDER BY (v.id = h.village_id) DESC, v.id LIMIT 1) AS village_id
+          FROM household h
+         WHERE h.location IS NOT NULL AND (CAST(:ids AS int[]) IS NULL OR h.id = ANY(CAST(:ids AS int[])))
+    )
+    UPDATE household h
+       SET located_village_id = l.village_id,
+           location_status = CASE WHEN l.village_id IS NULL THEN 'di_luar_wilayah'
+                                  WHEN l.village_id = h.village_id THEN 'cocok' ELSE 'beda_desa' END
+      FROM located l
+     WHERE l.id = h.id
+       AND (h.located_village_id, h.location_status) IS DISTINCT FROM
+           (l.village_id, CASE WHEN l.village_id IS NULL THEN 'di_luar_wilayah'
+                               WHEN l.village_id = h.village_id THEN 'cocok' ELSE 'beda_desa' END)
+""")
+
+
+def locate_households(conn: Connection, household_ids: Optional[list[int]] = None) -> dict[str, int]:
+    """Point-in-polygon for every household with a point (or only ``household_ids``), in one
+    statement; households without a point get 'tanpa_titik'. The same rule as the
+    household_locate trigger (the declared village wins where villages overlap).
+    Returns the number of households per status."""
+    conn.execute(text("""UPDATE household SET located_village_id = NULL, location_status = 'tanpa_titik'
+                         WHERE location IS NULL AND location_status <> 'tanpa_titik'
+                           AND (CAST(:ids AS int[]) IS NULL OR id = ANY(CAST(:ids AS int[])))"""),
+                 {"ids": household_ids})
+    conn.execute(LOCATE_SQL, {"ids": household_ids})
+    return dict(conn.execute(text("SELECT location_status, count(*) FROM household GROUP BY 1")).all())
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+def _households(scope: Scope, regency_id: Optional[int] = None):
+    """Scoped households with their village, district and regency."""
+    query = (select(Household.id.label("household_id"), Household.village_id, Household.desil,
+                    Household.location, District.id.label("district_id"), District.regency_id)
+             .join(Village, Village.id == Household.village_id)
+             .join(District, District.id == Village.district_id)
+             .where(_where(Household, scope)))
+    if regency_id is not None:
+        query = query.where(District.regency_id == regency_id)
+    return query
+
+
+def _counted_enrolments(year: int, scope: Scope):
+    return (select(Enrolment.household_id, Enrolment.program_id)
+            .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), _where(Enrolment, scope)))
+
+
+def _program_counts(year: int, scope: Scope, regency_id: Optional[int] = None):
+    """Per scoped household: the number of distinct counted programs in the year (0 included)."""
+    households = _households(scope, regency_id).subquery("h")
+    enrolments = _counted_enrolments(year, scope).subquery("e")
+    return (select(households, func.count(distinct(enrolments.c.program_id)).label("programs"))
+            .select_from(households.outerjoin(enrolments, enrolments.c.household_id == households.c.household_id))
+            .group_by(*households.c))
+
+
+def _zones(scope: Scope, year: Optional[int] = None):
+    query = select(PriorityZone.id, PriorityZone.name, PriorityZone.geom).where(_where(PriorityZone, scope))
+    if year is not None:
+        query = query.where(PriorityZone.year == year)
+    return query
+
+
+# --- overlap ------------------------------------------------------------------------------------
+
+def household_program_counts(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
+    """Rows (household_id, village_id, desil, programs) for every scoped household."""
+    counts = _program_counts(year, scope, regency_id).subquery()
+    return conn.execute(select(counts.c.household_id, counts.c.village_id, counts.c.desil, counts.c.programs)
+                        .order_by(counts.c.household_id)).mappings().all()
+
+
+def village_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
+    """Per village with scoped households: households and how many receive 0, 1, 2, 3+ programs."""
+    counts = _program_counts(year, scope, regency_id).subquery()
+    query = (select(Village.id.label("village_id"), Village.code, Village.name,
+                    func.count().label("households"),
+                    func.count().filter(counts.c.programs == 0).label("programs_0"),
+                    func.count().filter(counts.c.programs == 1).label("programs_1"),
+                    func.count().filter(counts.c.programs == 2).label("programs_2"),
+                    func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
+             .join(counts, counts.c.village_id == Village.id)
+             .group_by(Village.id).order_by(Village.code))
+    return conn.execute(query).mappings().all()
+
+
+def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
+    """Rows (program_a, code_a, program_b, code_b, households): scoped households receiving
+    both programs (a <= b; the diagonal is each program's households)."""
+    households = _households(scope, regency_id).subquery("h")
+    enrolments = (_counted_enrolments(year, scope)
+                  .where(Enrolment.household_id.in_(select(households.c.household_id)))
+                  .distinct().subquery("e"))
+    a, b = enrolments.alias("a"), enrolments.alias("b")
+    pa, pb = Program.__table__.alias("pa"), Program.__table__.alias("pb")
+    query = (select(a.c.program_id.label("program_a"), pa.c.code.label("code_a"),
+                    b.c.program_id.label("program_b"), pb.c.code.label("code_b"),
+                    func.count(distinct(a.c.household_id)).label("households"))
+             .select_from(a.join(b, and_(a.c.household_id == b.c.household_id, a.c.program_id <= b.c.program_id))
+                          .join(pa, pa.c.id == a.c.program_id).join(pb, pb.c.id == b.c.program_id))
+             .group_by(a.c.program_id, pa.c.code, b.c.program_id, pb.c.code)
+             .order_by(pa.c.code, pb.c.code))
+    return conn.execute(query).mappings().all()
+
+
+def regency_overlap(conn: Connection, year: int, scope: Scope):
+    """Per regency: scoped households, households reached (1+ program), with 2+ programs, and
+    the number of counted enrolments."""
+    counts = _program_counts(year, scope).subquery()
+    query = (select(Regency.id.label("regency_id"), Regency.code, Regency.name,
+                    func.count().label("households"),
+                    func.count().filter(counts.c.programs >= 1).label("reached"),
+                    func.count().filter(counts.c.programs >= 2).label("multi_program"),
+                    cast(func.coalesce(func.sum(counts.c.programs), 0), Integer).label("program_enrolments"))
+             .join(counts, counts.c.regency_id == Regency.id)
+             .group_by(Regency.id).order_by(Regency.code))
+    return conn.execute(query).mappings().all()
+
+
+# --- zones --------------------------------------------------------------------------------------
+
+def zone_villages(conn: Connection, scope: Scope, zone_id: Optional[int] = None, min_share: float = 0.0):
+    """Rows (zone_id, zone_name, village_id, code, name, share): the villages a scoped zone
+    intersects and the share of each village's area inside the zone (0..1), computed on the
+    current geometries, so it stays right when a zone or a boundary changes."""
+    zones = _zones(scope).subquery("z")
+    if zone_id is not None:
+        zones = select(zones).where(zones.c.id == zone_id).subquery("z")
+    share = (func.ST_Area(func.geography(func.ST_Intersection(zones.c.geom, Village.geom)))
+             / func.nullif(func.ST_Area(func.geography(Village.geom)), 0))
+    query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"), Village.id.label("village_id"),
+                    Village.code, Village.name, share.label("share"))
+             .select_from(zones.join(Village, func.ST_Intersects(zones.c.geom, Village.geom)))
+             .order_by(zones.c.id, Village.code))
+    rows = conn.execute(query).mappings().all()
+    return [r for r in rows if (r["share"] or 0) > min_share]
+
+
+def village_zones(conn: Connection, scope: Scope, village_id: int):
+    """The scoped zones a village lies in, with the share of the village inside each."""
+    return [r for r in zone_villages(conn, scope) if r["village_id"] == village_id]
+
+
+def _in_zone_households(scope: Scope, year: Optional[int], regency_id: Optional[int] = None):
+    """(zone_id, household_id, village_id, desil) for scoped households in scoped zones: the
+    household's point inside the zone, or, without a point, its declared village
+    intersecting the zone by more than half of the village's area."""
+    zones = _zones(scope, year).subquery("z")
+    households = _households(scope, regency_id).subquery("h")
+    by_point = (select(zones.c.id.label("zone_id"), households.c.household_id, households.c.village_id,
+                       households.c.desil)
+                .select_from(zones.join(households, func.ST_Intersects(zones.c.geom, households.c.location))))
+    share = (func.ST_Area(func.ST_Intersection(zones.c.geom, Village.geom))
+             / func.nullif(func.ST_Area(Village.geom), 0))
+    by_village = (select(zones.c.id.label("zone_id"), households.c.household_id, households.c.village_id,
+                         households.c.desil)
+                  .select_from(households.join(Village, Village.id == households.c.village_id)
+                               .join(zones, func.ST_Intersects(zones.c.geom, Village.geom)))
+                  .where(households.c.location.is_(None), share > 0.5))
+    return by_point.union(by_village)
+
+
+def zone_households(conn: Connection, scope: Scope, zone_id: int):
+    """Household ids of the scoped households inside a scoped zone."""
+    members = _in_zone_households(scope, None).subquery()
+    return [r.household_id for r in conn.execute(
+        select(members.c.household_id).where(members.c.zone_id == zone_id).order_by(members.c.household_id))]
+
+
+# --- gaps ---------------------------------------------------------------------------------------
+
+def _gap_households(year: int, scope: Scope, max_desil: int, regency_id: Optional[int] = None):
+    members = _in_zone_households(scope, year, regency_id).subquery("m")
+    enrolled = _counted_enrolments(year, scope).subquery("e")
+    return (select(members.c.zone_id, members.c.household_id, members.c.village_id)
+            .where(members.c.desil <= max_desil,
+                   ~select(enrolled.c.household_id).where(enrolled.c.household_id == members.c.household_id)
+                   .exists()))
+
+
+def gaps_by_village(conn: Connection, year: int, scope: Scope, max_desil: int = 1,
+                    regency_id: Optional[int] = None):
+    """Per village: households with desil <= max_desil inside the year's priority zones that
+    have no counted enrolment in the year (each household once, whatever its zones)."""
+    gaps = _gap_households(year, scope, max_desil, regency_id).subquery()
+    query = (select(Village.id.label("village_id"), Village.code, Village.name,
+                    func.count(distinct(gaps.c.household_id)).label("gap_households"))
+             .join(gaps, gaps.c.village_id == Village.id).group_by(Village.id).order_by(Village.code))
+    return conn.execute(query).mappings().all()
+
+
+def gaps_by_zone(conn: Connection, year: int, scope: Scope, max_desil: int = 1, regency_id: Optional[int] = None):
+    """Per scoped zone of the year: its households with desil <= max_desil and no counted
+    enrolment in the year (zones without any gap are listed with 0)."""
+    gaps = _gap_households(year, scope, max_desil, regency_id).subquery()
+    zones = _zones(scope, year).subquery("z")
+    query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"),
+                    func.count(distinct(gaps.c.household_id)).label("gap_households"))
+             .select_from(zones.outerjoin(gaps, gaps.c.zone_id == zones.c.id))
+             .group_by(zones.c.id, zones.c.name).order_by(zones.c.name))
+    return conn.execute(query).mappings().all()
+
+
+# --- per village measures for maps ---------------------------------------------------------------
+
+MEASURES = ("desil1", "coverage", "multi_program", "gaps")
+
+
+def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int = 1,
+                     regency_id: Optional[int] = None):
+    """Per village with scoped households: households, desil-1 households, households
+    reached (1+ program) and coverage %, households with 2+ programs, and gap households.
+    The map colours villages by one of desil1 / coverage / multi_program / gaps."""
+    counts = _program_counts(year, scope, regency_id).subquery("c")
+    gaps = _gap_households(year, scope, max_desil, regency_id).subquery("g")
+    gap_counts = (select(gaps.c.village_id, func.count(distinct(gaps.c.household_id)).label("gaps"))
+                  .group_by(gaps.c.village_id).subquery("gc"))
+    per_village = (select(counts.c.village_id, func.count().label("households"),
+                          func.count().filter(counts.c.desil == 1).label("desil1"),
+                          func.count().filter(counts.c.programs >= 1).label("reached"),
+                          func.count().filter(counts.c.programs >= 2).label("multi_program"))
+                   .group_by(counts.c.village_id).subquery("pv"))
+    query = (select(Village.id.label("village_id"), Village.code, Village.name, per_village.c.households,
+                    per_village.c.desil1, per_village.c.reached,
+                    func.round(cast(100.0 * per_village.c.reached / per_village.c.households, Numeric), 1)
+                    .label("coverage"),
+                    per_village.c.multi_program, func.coalesce(gap_counts.c.gaps, 0).label("gaps"))
+             .join(per_village, per_village.c.village_id == Village.id)
+             .outerjoin(gap_counts, gap_counts.c.village_id == Village.id)
+             .order_by(Village.code))
+    return conn.execute(query).mappings().all()
+
+
+def status_counts(rows, key: str = "location_status") -> dict[str, int]:
+    return dict(Counter(r[key] for r in rows))
