@@ -36,14 +36,20 @@ TKPK = ("TkpkInstitutionView|TkpkMemberView|TkpkDocumentView|TkpkInstitutionApi|
 ZONES = "PriorityZoneView|PriorityZoneApi|Priority zones"
 INDICATORS = "PovertyIndicatorView|PovertyIndicatorApi|Poverty indicators"
 DOMAIN = "|".join((HOUSEHOLDS, ENROLMENTS, PROGRAMS, AGENCIES, TKPK, ZONES, INDICATORS))
+# Analysis, maps and GIS endpoints: read-only for every staff role (their rows are scoped in
+# gis/queries.py); accepting a located village is a write (can_accept_location).
+ANALYSIS = ("AnalysisView|AnalysisApi|LocationCheckView|MapView|GeoFeaturesView|GeoTilesView|OgcApiView|"
+            "Analysis|Overlap|Gaps|Zone membership|Location check|Maps|Village map|Household map")
+ANALYSIS_WRITE = "can_accept_location"
 
 # role -> list of (view-or-menu regex, permission regex). Which ROWS a role reaches is
 # decided by app/security/scope.py; these decide which screens and operations it has.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    BAPPEDA: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY)],
-    OPERATOR: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY)],
-    OPD: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (PROGRAMS, ANY), (ENROLMENTS, ANY), (AGENCIES, ANY)],
-    PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ)],
+    BAPPEDA: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY)],
+    OPERATOR: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY)],
+    OPD: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (PROGRAMS, ANY), (ENROLMENTS, ANY), (AGENCIES, ANY),
+                         (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
+    PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
     PUBLIC: [("LocaleView", ANY)],
 }
 

@@ -112,8 +112,15 @@ def record(connection, entries: Iterable[dict]) -> int:
     return len(rows)
 
 
+def annotate(session: Session, action: str, note: Optional[str] = None) -> None:
+    """Name the next flush's changes with a business action (e.g. accept_location, approve)
+    instead of a plain update, and attach a note; used once, then forgotten."""
+    session.info["sinergi_audit"] = {"action": action, "note": note}
+
+
 def _after_flush(session: Session, flush_context) -> None:
     audited = _audited_models()
+    label = session.info.pop("sinergi_audit", None)
     entries = []
     for obj in session.new:
         if isinstance(obj, audited):
@@ -129,6 +136,11 @@ def _after_flush(session: Session, flush_context) -> None:
         if isinstance(obj, audited):
             entries.append({"action": "delete", "entity": obj.__tablename__, "entity_id": obj.id,
                             "before": _columns(obj)})
+    if entries and label:
+        for entry in entries:
+            if entry["action"] == "update":
+                entry["action"] = label["action"]
+            entry["note"] = label["note"]
     if entries:
         record(session.connection(), entries)
 

@@ -30,6 +30,15 @@ def register_views(appbuilder) -> None:
     add(VillageView, "Villages", _("Villages"), "fa-map-marker", "Areas")
 
 
+    # Analysis, maps and the GIS endpoints register themselves (their modules own their menus).
+    from app.views import analysis, maps
+    from gis import http as gis_http
+
+    analysis.register(appbuilder)
+    maps.register(appbuilder)
+    gis_http.register(appbuilder)
+
+
 def register_apis(appbuilder) -> None:
     from app.api.areas import DistrictApi, RegencyApi, VillageApi
     from app.api.households import EnrolmentApi, HouseholdApi, HouseholdMemberApi
