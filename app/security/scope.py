@@ -27,6 +27,9 @@ from app.models.areas import District, Province, Regency, Village
 from app.models.households import Enrolment, Household, HouseholdMember
 from app.models.programs import Program, program_regency
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
+from app.models.audit import AuditLog
+from app.models.jobs import ExportLog, ImportJob
+from app.models.workflow import Complaint, Lp2kdNote, UpdateEvidence, UpdateRequest, UpdateRequestStep
 from app.models.zones import PovertyIndicator, PriorityZone
 from app.security import roles as R
 
@@ -195,6 +198,36 @@ RULES: dict[type, tuple[Rule, Rule, Rule, Rule]] = {
         lambda r: ALL, lambda r: PovertyIndicator.regency_id == r,
         lambda a: ALL, lambda a: false(),
     ),
+    # Workflows belong to the regency they concern; agencies take no part in them.
+    UpdateRequest: (
+        lambda r: UpdateRequest.regency_id == r, lambda r: UpdateRequest.regency_id == r,
+        lambda a: false(), lambda a: false(),
+    ),
+    UpdateRequestStep: (
+        lambda r: UpdateRequestStep.request_id.in_(select(UpdateRequest.id).where(UpdateRequest.regency_id == r)),
+        lambda r: UpdateRequestStep.request_id.in_(select(UpdateRequest.id).where(UpdateRequest.regency_id == r)),
+        lambda a: false(), lambda a: false(),
+    ),
+    UpdateEvidence: (
+        lambda r: UpdateEvidence.request_id.in_(select(UpdateRequest.id).where(UpdateRequest.regency_id == r)),
+        lambda r: UpdateEvidence.request_id.in_(select(UpdateRequest.id).where(UpdateRequest.regency_id == r)),
+        lambda a: false(), lambda a: false(),
+    ),
+    Complaint: (
+        lambda r: Complaint.regency_id == r, lambda r: Complaint.regency_id == r,
+        lambda a: false(), lambda a: false(),
+    ),
+    Lp2kdNote: (
+        lambda r: Lp2kdNote.regency_id == r, lambda r: Lp2kdNote.regency_id == r,
+        lambda a: false(), lambda a: false(),
+    ),
+    ImportJob: (
+        lambda r: ImportJob.regency_id == r, lambda r: ImportJob.regency_id == r,
+        lambda a: false(), lambda a: false(),
+    ),
+    # The logs are for Admin and Bappeda only.
+    ExportLog: (lambda r: false(), lambda r: false(), lambda a: false(), lambda a: false()),
+    AuditLog: (lambda r: false(), lambda r: false(), lambda a: false(), lambda a: false()),
 }
 
 
