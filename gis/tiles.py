@@ -1,0 +1,156 @@
+"""Mapbox vector tiles (ST_AsMVT) of households and villages, scoped.
+
+Tiles are in Web Mercator (``ST_TileEnvelope``), extent 4096, buffer 64. Rows are found
+through the GiST indexes on the EPSG:4326 columns (idx_household_location,
+idx_village_geom) with the tile envelope transformed to 4326; the user's scope predicate
+(app.security.scope) is part of the SQL.
+
+Layers
+- ``households``: from z >= ``RAW_MIN_ZOOM`` (12) one point per household with ``desil``
+  and ``programs`` (distinct programmes of the year the scope may see, counted statuses);
+  the feature id is the household id. Below z12 one point per village (its
+  ``ST_PointOnSurface``) with ``count`` (scoped households declared in the village, with
+  or without a point) and ``desil1``, plus the village ``code`` (names are in the villages
+  layer; leaving them out keeps a z8 tile of 1,900 villages near 60 KB); the feature id
+  is the village id. A tile then holds at most a few thousand small features whatever
+  the density. Never NIK or No KK.
+- ``villages``: polygons simplified for the zoom (``ST_Simplify`` to half a screen pixel;
+  ``ST_SimplifyPreserveTopology`` cost 10x more per tile and ST_AsMVTGeom repairs
+  validity anyway), with ``code``, ``name``, ``kind`` and the measures of
+  ``gis.queries.village_measures`` (households, desil1, reached, coverage,
+  multi_program, gaps) for the scope.
+
+Measured with 1,002,071 households (gis/http.py docstring has the figures).
+
+Every function returns the tile as bytes (b"" for an empty tile).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import Float, Integer, cast, distinct, func, literal_column, select, text, true
+from sqlalchemy.engine import Connection
+
+from app.models.areas import Village
+from app.models.households import Household
+from app.security.scope import Scope, predicate
+from gis import queries
+
+EXTENT = 4096
+BUFFER = 64
+RAW_MIN_ZOOM = 12
+MAX_ZOOM = 22
+LAYERS = ("households", "villages")
+WORLD = 20037508.342789244
+
+
+class TileError(ValueError):
+    """Tile coordinates outside the tile matrix."""
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not (0 <= z <= MAX_ZOOM):
+        raise TileError(f"zoom must lie in 0..{MAX_ZOOM}")
+    n = 2 ** z
+    if not (0 <= x < n and 0 <= y < n):
+        raise TileError(f"x and y must lie in 0..{n - 1} at zoom {z}")
+
+
+def _envelope(z: int, x: int, y: int):
+    return func.ST_TileEnvelope(z, x, y)
+
+
+def _search_envelope(z: int, x: int, y: int, margin: float = BUFFER / EXTENT):
+    """The tile (plus ``margin`` of its size) in EPSG:4326, for the && / GiST lookup."""
+    bounds = func.ST_MakeEnvelope(-WORLD, -WORLD, WORLD, WORLD, 3857)
+    return func.ST_Transform(func.ST_TileEnvelope(z, x, y, bounds, margin), 4326)
+
+
+def _scoped(model, scope: Scope):
+    pred = predicate(model, scope)
+    return true() if pred is None else pred
+
+
+def _mvt(conn: Connection, rows, layer: str, id_column: Optional[str]) -> bytes:
+    mvt = rows.subquery("mvt")
+    args = [literal_column("mvt"), literal_column(f"'{layer}'"), literal_column(str(EXTENT)),
+            literal_column("'geom'")]
+    if id_column:
+        args.append(literal_column(f"'{id_column}'"))
+    data = conn.execute(select(func.ST_AsMVT(*args)).select_from(mvt).where(mvt.c.geom.is_not(None))).scalar()
+    return bytes(data) if data else b""
+
+
+def household_tile(conn: Connection, scope: Scope, z: int, x: int, y: int, year: int) -> bytes:
+    """The ``households`` layer of one tile (raw points from z12, per-village counts below)."""
+    check_tile(z, x, y)
+    if z >= RAW_MIN_ZOOM:
+        return _household_points(conn, scope, z, x, y, year)
+    return _household_villages(conn, scope, z, x, y)
+
+
+def _household_points(conn, scope, z, x, y, year) -> bytes:
+    env = _envelope(z, x, y)
+    h = (select(Household.id, Household.desil, Household.location)
+         .where(Household.location.op("&&")(_search_envelope(z, x, y)), _scoped(Household, scope))).cte("h")
+    e = queries._counted_enrolments(year, scope).subquery("e")
+    p = (select(e.c.household_id, func.count(distinct(e.c.program_id)).label("programs"))
+         .where(e.c.household_id.in_(select(h.c.id))).group_by(e.c.household_id).subquery("p"))
+    rows = (select(func.ST_AsMVTGeom(func.ST_Transform(h.c.location, 3857), env, EXTENT, BUFFER, True).label("geom"),
+                   h.c.id, h.c.desil, cast(func.coalesce(p.c.programs, 0), Integer).label("programs"))
+            .select_from(h.outerjoin(p, p.c.household_id == h.c.id)))
+    return _mvt(conn, rows, "households", "id")
+
+
+def _tile_box_3857(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    size = 2 * WORLD / 2 ** z
+    return -WORLD + x * size, WORLD - (y + 1) * size, -WORLD + (x + 1) * size, WORLD - y * size
+
+
+def _household_villages(conn, scope, z, x, y) -> bytes:
+    """Per-village counts: one point per village (its ST_PointOnSurface) with its code, the number of
+    scoped households declared in it and those of desil 1. A village belongs to the one
+    tile holding its point (half-open bounds), so counts add up across tiles. Reads only
+    village_id and desil of the households (no geometry per household), via
+    ix_household_village_id and the village GiST index."""
+    xmin, ymin, xmax, ymax = _tile_box_3857(z, x, y)
+    point = func.ST_Transform(func.ST_PointOnSurface(Village.geom), 3857)
+    near = (select(Village.id, Village.code, point.label("p"))
+            .where(Village.geom.op("&&")(_search_envelope(z, x, y, 0.0)))).cte("near")
+    px, py = func.ST_X(near.c.p), func.ST_Y(near.c.p)
+    own = (select(near).where(px >= xmin, px < xmax, py > ymin, py <= ymax)).cte("own")
+    counts = (select(Household.village_id, func.count().label("count"),
+                     func.count().filter(Household.desil == 1).label("desil1"))
+              .where(Household.village_id.in_(select(own.c.id)), _scoped(Household, scope))
+              .group_by(Household.village_id)).subquery("c")
+    rows = (select(func.ST_AsMVTGeom(own.c.p, _envelope(z, x, y), EXTENT, BUFFER, True).label("geom"),
+                   own.c.id, own.c.code, cast(counts.c.count, Integer).label("count"),
+                   cast(counts.c.desil1, Integer).label("desil1"))
+            .select_from(own.join(counts, counts.c.village_id == own.c.id)))
+    return _mvt(conn, rows, "households", "id")
+
+
+def village_tile(conn: Connection, z: int, x: int, y: int, measures: dict[int, dict]) -> bytes:
+    """The ``villages`` layer of one tile; ``measures`` maps village id -> measure dict (from
+    ``gis.features.measures_cache`` / ``gis.queries.village_measures``), absent = 0."""
+    check_tile(z, x, y)
+    env = _envelope(z, x, y)
+    tolerance = 360.0 / 2 ** z / 512  # half a screen pixel (ST_AsMVTGeom makes the result valid)
+    ids = list(measures)
+    m = text("""SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:households AS int[]), CAST(:desil1 AS int[]),
+                                    CAST(:reached AS int[]), CAST(:coverage AS float8[]),
+                                    CAST(:multi AS int[]), CAST(:gaps AS int[]))
+                AS m(village_id, households, desil1, reached, coverage, multi_program, gaps)""").bindparams(
+        ids=ids, households=[measures[i]["households"] for i in ids], desil1=[measures[i]["desil1"] for i in ids],
+        reached=[measures[i]["reached"] for i in ids], coverage=[float(measures[i]["coverage"]) for i in ids],
+        multi=[measures[i]["multi_program"] for i in ids], gaps=[measures[i]["gaps"] for i in ids],
+    ).columns(village_id=Integer, households=Integer, desil1=Integer, reached=Integer, coverage=Float,
+              multi_program=Integer, gaps=Integer).subquery("m")
+    geom = func.ST_AsMVTGeom(func.ST_Transform(func.ST_Simplify(Village.geom, tolerance, True), 3857),
+                             env, EXTENT, BUFFER, True)
+    rows = (select(geom.label("geom"), Village.id, Village.code, Village.name, Village.kind,
+                   *(func.coalesce(getattr(m.c, c), 0).label(c) for c in
+                     ("households", "desil1", "reached", "coverage", "multi_program", "gaps")))
+            .select_from(Village).outerjoin(m, m.c.village_id == Village.id)
+            .where(Village.geom.op("&&")(_search_envelope(z, x, y))))
+    return _mvt(conn, rows, "villages", "id")
