@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Optional
 
-from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, select, text, true
+from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, literal, select, text, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Regency, Village
@@ -90,9 +91,13 @@ def _program_counts(year: int, scope: Scope, regency_id: Optional[int] = None):
     """Per scoped household: the number of distinct counted programs in the year (0 included)."""
     households = _households(scope, regency_id).subquery("h")
     enrolments = _counted_enrolments(year, scope).subquery("e")
-    return (select(households, func.count(distinct(enrolments.c.program_id)).label("programs"))
-            .select_from(households.outerjoin(enrolments, enrolments.c.household_id == households.c.household_id))
-            .group_by(*households.c))
+    # Count per household first (grouping on the enrolment side only), then attach to every
+    # scoped household: no GROUP BY over the household columns and their geometry.
+    per_household = (select(enrolments.c.household_id, func.count(distinct(enrolments.c.program_id)).label("n"))
+                     .group_by(enrolments.c.household_id).subquery("p"))
+    return (select(households, func.coalesce(per_household.c.n, 0).label("programs"))
+            .select_from(households.outerjoin(per_household,
+                                              per_household.c.household_id == households.c.household_id)))
 
 
 def _zones(scope: Scope, year: Optional[int] = None):
@@ -274,3 +279,187 @@ def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int =
 
 def status_counts(rows, key: str = "location_status") -> dict[str, int]:
     return dict(Counter(r[key] for r in rows))
+
+
+# --- additions for the analysis screens, API and downloads (app/views/analysis.py) ----------------
+# Appended; the functions above keep their behaviour.
+
+def analysis_years(conn: Connection, scope: Scope) -> list[int]:
+    """The years an analysis can be asked for: fiscal years of the scoped programs and years of
+    the scoped zones (an enrolment's year is always its program's fiscal year)."""
+    programs = select(Program.fiscal_year.label("year")).where(_where(Program, scope))
+    zones = select(PriorityZone.year.label("year")).where(_where(PriorityZone, scope))
+    years = programs.union(zones).subquery()
+    return list(conn.execute(select(years.c.year).order_by(years.c.year)).scalars())
+
+
+def latest_enrolment_year(conn: Connection, scope: Scope) -> Optional[int]:
+    """The latest year with a scoped enrolment (any status), or None (ix_enrolment_year)."""
+    return conn.execute(select(func.max(Enrolment.year)).where(_where(Enrolment, scope))).scalar()
+
+
+def _household_program_rows(year: int, scope: Scope, regency_id: Optional[int] = None, min_programs: int = 0):
+    """Per scoped household: No KK, head, declared village, desil, the number of distinct
+    counted programs in the year and their codes ('A, B')."""
+    households = _households(scope, regency_id).subquery("h")
+    enrolments = _counted_enrolments(year, scope).subquery("e")
+    per_household = (select(enrolments.c.household_id,
+                            func.count(distinct(enrolments.c.program_id)).label("programs"),
+                            func.array_to_string(func.array_agg(aggregate_order_by(distinct(Program.code),
+                                                                                   Program.code)), ", ")
+                            .label("program_codes"))
+                     .join(Program, Program.id == enrolments.c.program_id)
+                     .group_by(enrolments.c.household_id).subquery("p"))
+    programs = func.coalesce(per_household.c.programs, 0)
+    query = (select(households.c.household_id, Household.no_kk, Household.head_name, households.c.village_id,
+                    Village.code.label("village_code"), Village.name.label("village_name"), households.c.desil,
+                    programs.label("programs"), func.coalesce(per_household.c.program_codes, "").label("program_codes"))
+             .select_from(households.join(Household, Household.id == households.c.household_id)
+                          .join(Village, Village.id == households.c.village_id)
+                          .outerjoin(per_household, per_household.c.household_id == households.c.household_id)))
+    if min_programs:
+        query = query.where(programs >= min_programs)
+    return query
+
+
+def household_program_page(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None,
+                           min_programs: int = 0, limit: int = 100, offset: int = 0):
+    """(total, rows): one page, in household id order, of the scoped households with their
+    number of distinct counted programs in the year (rows as in ``iter_household_programs``)."""
+    query = _household_program_rows(year, scope, regency_id, min_programs)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(Household.id).limit(limit).offset(offset)).mappings().all()
+    return total, rows
+
+
+def iter_household_programs(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None,
+                            min_programs: int = 0, batch: int = 2000):
+    """Rows (household_id, no_kk, head_name, village_id, village_code, village_name, desil,
+    programs, program_codes) for every scoped household, streamed from a server-side cursor
+    (constant memory, for downloads)."""
+    query = _household_program_rows(year, scope, regency_id, min_programs).order_by(Household.id)
+    result = conn.execute(query, execution_options={"stream_results": True, "yield_per": batch})
+    yield from result.mappings()
+
+
+def zone_summary(conn: Connection, scope: Scope, zone_id: Optional[int] = None):
+    """Rows (zone_id, zone_name, year, priority_level, basis, regency_id, regency_code,
+    regency_name, households) for the scoped zones; households = scoped households inside
+    the zone by the rule of ``zone_households``."""
+    members = _in_zone_households(scope, None).subquery("m")
+    counts = (select(members.c.zone_id, func.count(distinct(members.c.household_id)).label("households"))
+              .group_by(members.c.zone_id).subquery("c"))
+    query = (select(PriorityZone.id.label("zone_id"), PriorityZone.name.label("zone_name"), PriorityZone.year,
+                    PriorityZone.priority_level, PriorityZone.basis, PriorityZone.regency_id,
+                    Regency.code.label("regency_code"), Regency.name.label("regency_name"),
+                    func.coalesce(counts.c.households, 0).label("households"))
+             .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
+             .outerjoin(counts, counts.c.zone_id == PriorityZone.id)
+             .where(_where(PriorityZone, scope))
+             .order_by(PriorityZone.year.desc(), PriorityZone.name))
+    if zone_id is not None:
+        query = query.where(PriorityZone.id == zone_id)
+    return conn.execute(query).mappings().all()
+
+
+def _zone_village_query(scope: Scope, zone_id: Optional[int] = None, regency_id: Optional[int] = None,
+                        village_ids: Optional[list[int]] = None):
+    """Like ``zone_villages``, but the villages are limited to the user's regency (a regency
+    scope: a province-wide zone must not list another regency's villages to an operator), to
+    ``regency_id`` and to ``village_ids`` when given."""
+    zones = _zones(scope).subquery("z")
+    share = (func.ST_Area(func.geography(func.ST_Intersection(zones.c.geom, Village.geom)))
+             / func.nullif(func.ST_Area(func.geography(Village.geom)), 0))
+    query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"), Village.id.label("village_id"),
+                    Village.code, Village.name, District.name.label("district_name"), share.label("share"))
+             .select_from(zones.join(Village, func.ST_Intersects(zones.c.geom, Village.geom))
+                          .join(District, District.id == Village.district_id))
+             .order_by(zones.c.name, zones.c.id, Village.code))
+    if zone_id is not None:
+        query = query.where(zones.c.id == zone_id)
+    for rid in {r for r in (regency_id, scope.regency_id if scope.kind == "regency" else None) if r is not None}:
+        query = query.where(District.regency_id == rid)
+    if village_ids is not None:
+        query = query.where(Village.id.in_(village_ids))
+    return query
+
+
+def zone_villages_in_scope(conn: Connection, scope: Scope, zone_id: Optional[int] = None, min_share: float = 0.0,
+                           regency_id: Optional[int] = None):
+    """Rows (zone_id, zone_name, village_id, code, name, district_name, share) of the scoped
+    zones and the villages they intersect with share > min_share, villages limited as in
+    ``_zone_village_query``."""
+    rows = conn.execute(_zone_village_query(scope, zone_id, regency_id)).mappings().all()
+    return [r for r in rows if (r["share"] or 0) > min_share]
+
+
+def zones_of_villages(conn: Connection, scope: Scope, village_ids: list[int]):
+    """Rows as ``zone_villages_in_scope`` for the given villages only: the scoped zones each
+    village lies in and the share of the village inside (share > 0)."""
+    if not village_ids:
+        return []
+    rows = conn.execute(_zone_village_query(scope, village_ids=list(village_ids))).mappings().all()
+    return [r for r in rows if (r["share"] or 0) > 0]
+
+
+MISMATCH_STATUSES = ("beda_desa", "di_luar_wilayah")
+
+
+def _location_mismatch_rows(scope: Scope, statuses=MISMATCH_STATUSES, regency_id: Optional[int] = None):
+    declared, located = Village.__table__.alias("dv"), Village.__table__.alias("lv")
+    district = District.__table__.alias("dd")
+    query = (select(Household.id.label("household_id"), Household.no_kk, Household.head_name, Household.desil,
+                    Household.village_id, declared.c.code.label("village_code"),
+                    declared.c.name.label("village_name"), Household.located_village_id,
+                    located.c.code.label("located_code"), located.c.name.label("located_name"),
+                    Household.location_status, func.ST_X(Household.location).label("lon"),
+                    func.ST_Y(Household.location).label("lat"))
+             .select_from(Household.__table__.join(declared, declared.c.id == Household.village_id)
+                          .join(district, district.c.id == declared.c.district_id)
+                          .outerjoin(located, located.c.id == Household.located_village_id))
+             .where(Household.location_status.in_(list(statuses)), _where(Household, scope)))
+    if regency_id is not None:
+        query = query.where(district.c.regency_id == regency_id)
+    return query.order_by(declared.c.code, Household.id)
+
+
+def location_mismatch_page(conn: Connection, scope: Scope, statuses=MISMATCH_STATUSES,
+                           regency_id: Optional[int] = None, limit: int = 50, offset: int = 0):
+    """(total, rows): scoped households whose point is not in their declared village (status
+    beda_desa or di_luar_wilayah by default), by declared village code: household_id, no_kk,
+    head_name, desil, village_id/code/name, located_village_id/code/name, location_status,
+    lon, lat (ix_household_location_status)."""
+    query = _location_mismatch_rows(scope, statuses, regency_id)
+    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    return total, conn.execute(query.limit(limit).offset(offset)).mappings().all()
+
+
+def iter_location_mismatches(conn: Connection, scope: Scope, statuses=MISMATCH_STATUSES,
+                             regency_id: Optional[int] = None, batch: int = 2000):
+    """The rows of ``location_mismatch_page``, all of them, streamed (downloads)."""
+    result = conn.execute(_location_mismatch_rows(scope, statuses, regency_id),
+                          execution_options={"stream_results": True, "yield_per": batch})
+    yield from result.mappings()
+
+
+def location_mismatch_features(conn: Connection, scope: Scope, household_ids: list[int],
+                               tolerance: float = 0.0002):
+    """Rows (role, id, household_id, geojson) for a map of the given scoped households: each
+    point ('household'), its declared village ('declared') and its located village
+    ('located'), villages simplified by ``tolerance`` degrees (~20 m)."""
+    if not household_ids:
+        return []
+    households = (select(Household.id, Household.location, Household.village_id, Household.located_village_id)
+                  .where(Household.id.in_(list(household_ids)), _where(Household, scope)).subquery("h"))
+    points = select(literal("household").label("role"), households.c.id.label("id"),
+                    households.c.id.label("household_id"),
+                    func.ST_AsGeoJSON(households.c.location, 6).label("geojson")
+                    ).where(households.c.location.is_not(None))
+    village_ids = (select(households.c.village_id.label("vid"), literal("declared").label("role"))
+                   .union(select(households.c.located_village_id, literal("located"))
+                          .where(households.c.located_village_id.is_not(None))).subquery("v"))
+    villages = (select(village_ids.c.role, Village.id.label("id"), literal(None, Integer).label("household_id"),
+                       func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Village.geom, tolerance), 6)
+                       .label("geojson"))
+                .join(Village, Village.id == village_ids.c.vid))
+    return conn.execute(villages.union_all(points)).mappings().all()

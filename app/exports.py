@@ -1,0 +1,352 @@
+"""THE export module: any list of rows as a CSV or XLSX download, in constant memory.
+
+Used by the analysis screens and API today and by every list export (issue 5). A caller
+describes its columns once and passes an iterable of rows (mappings, objects, or a
+generator streaming from a server-side cursor); nothing here holds all rows at once.
+
+    columns = [("no_kk", _("No KK"), "id_number"), ("head_name", _("Head of household"), "text"),
+               ("benefit_value", _("Benefit value (Rp)"), "money"), ("date", _("Date"), "date")]
+    return export("xlsx", rows, columns, "enrolments_2017")            # or "csv", sep=";"
+
+Rules (issues 4 and 5, fab-notes.md):
+- CSV streams from a generator (``stream_with_context``), UTF-8 with a BOM so Excel reads
+  the accents, ``,`` or ``;`` as separator. With ``;`` (the separator Indonesian Excel
+  expects) decimals are written with a decimal comma, as that Excel reads them.
+- Every text cell beginning with ``= + - @``, a tab or a carriage return gets a leading
+  single quote, so a spreadsheet never runs it as a formula (CSV and XLSX alike).
+- NIK / No KK (kind ``id_number``) are written as text, never numbers: in XLSX as string
+  cells with the text format ``@`` (no scientific notation, no lost leading zero).
+- XLSX is written by xlsxwriter with ``constant_memory`` to a temporary file, then sent;
+  numbers, money and dates are typed cells with number/date formats. A sheet holds at
+  most 1,048,576 rows (header included); beyond, the rows continue on a new sheet with
+  the header repeated.
+- Headers are the translated labels, evaluated in the request's language.
+- With ``log=ExportRecord(what, filters)`` the export is logged in ``export_log`` (who, what,
+  filter, row count, when) once the last row is written — for a streamed CSV that is
+  after the response body ends, from a connection of its own.
+
+Column kinds: ``text``, ``id_number``, ``int`` (with thousands separators in XLSX), ``year``
+(an integer without them), ``decimal`` (one decimal, e.g. a percentage), ``number`` (as
+many decimals as needed), ``money`` (two decimals), ``date``, ``datetime``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+
+from flask import Response, send_file, stream_with_context
+
+_log = logging.getLogger(__name__)
+
+EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included
+EXCEL_MAX_CELL = 32_767  # characters per cell
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+KINDS = ("text", "id_number", "int", "year", "decimal", "number", "money", "date", "datetime")
+NUMERIC_KINDS = ("int", "year", "decimal", "number", "money")
+SEPARATORS = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
+CSV_MIMETYPE = "text/csv; charset=utf-8"
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_FORMATS = {  # number formats of typed cells
+    "id_number": "@", "text": "@", "int": "#,##0", "year": "0", "decimal": "#,##0.0", "number": "General",
+    "money": "#,##0.00", "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss",
+}
+XLSX_WIDTHS = {"id_number": 19, "date": 12, "datetime": 20, "money": 18, "int": 12, "year": 8, "decimal": 12,
+               "number": 12}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One exported column: ``key`` (a row key / attribute name, or a function of the row),
+    ``header`` (a label; lazy strings are translated when the export starts) and ``kind``."""
+
+    key: Union[str, Callable[[Any], Any]]
+    header: Any
+    kind: str = "text"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown column kind {self.kind!r}; one of {', '.join(KINDS)}")
+
+    def value(self, row) -> Any:
+        if callable(self.key):
+            return self.key(row)
+        if isinstance(row, dict) or hasattr(row, "keys"):
+            return row[self.key]
+        return getattr(row, self.key)
+
+
+ColumnSpec = Union[Column, Sequence]
+
+
+def as_columns(columns: Iterable[ColumnSpec]) -> list[Column]:
+    """Columns from ``Column`` objects or ``(key, header[, kind])`` tuples."""
+    return [c if isinstance(c, Column) else Column(*c) for c in columns]
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """What an export is, for the export log: ``what`` (e.g. 'analysis:overlap-villages',
+    'households') and the filters it was made with (JSON-ready)."""
+
+    what: str
+    filters: Optional[dict] = None
+
+
+def _actor() -> tuple[Optional[int], str]:
+    from flask import current_app, has_request_context
+
+    if has_request_context():
+        user = current_app.appbuilder.sm.current_user
+        if user is not None and getattr(user, "is_authenticated", False):
+            return user.id, user.username
+        return None, "anonim"
+    return None, "sistem"
+
+
+def _write_log(record: Optional[ExportRecord], fmt: str, count: int, actor) -> None:
+    if record is None:
+        return
+    try:
+        from sqlalchemy import insert
+
+        from app.extensions import db
+        from app.models.jobs import ExportLog
+
+        with db.engine.begin() as conn:
+            conn.execute(insert(ExportLog).values(user_id=actor[0], username=actor[1], what=record.what[:100],
+                                                  format=fmt, filters=record.filters, rows=count))
+    except Exception:  # the file was delivered; a failed log line must not turn it into an error
+        _log.exception("could not log the export %s", record.what)
+
+
+# --- cell values -------------------------------------------------------------------------------
+
+def defuse(text: str) -> str:
+    """'=1+1' -> "'=1+1": a text that a spreadsheet would run as a formula is kept as text."""
+    if text and text.startswith(DANGEROUS_PREFIXES):
+        return "'" + text
+    return text
+
+
+def _number_text(value, kind: str, decimal_comma: bool) -> str:
+    """Plain digits, '.' (or ',') as decimal mark, never a thousands separator or an exponent."""
+    if isinstance(value, bool):
+        value = int(value)
+    if kind == "money":
+        text = format(decimal.Decimal(str(value)).quantize(decimal.Decimal("0.01")), "f")
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, decimal.Decimal):
+        text = format(value, "f")
+    else:
+        text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if decimal_comma else text
+
+
+def csv_cell(value, kind: str = "text", decimal_comma: bool = False) -> str:
+    """The text of one CSV cell: numbers plain (no exponent, no thousands separator), dates
+    ISO 8601, texts defused."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return defuse(value)
+    if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+        if kind == "id_number":
+            return str(value)
+        return _number_text(value, kind if kind in NUMERIC_KINDS else "number", decimal_comma)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return defuse(str(value))
+
+
+def headers(columns: Sequence[Column]) -> list[str]:
+    """The translated header texts (evaluated now, in the current request's language)."""
+    return [defuse(str(c.header)) for c in columns]
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+def separator(value: Optional[str]) -> str:
+    """',' or ';' from a request argument (',' ';' 'comma' 'semicolon'); ValueError otherwise."""
+    if value in (None, ""):
+        return ","
+    try:
+        return SEPARATORS[value]
+    except KeyError:
+        raise ValueError(f"sep must be ',' or ';' (or 'comma' / 'semicolon'), not {value!r}") from None
+
+
+def csv_chunks(rows: Iterable, columns: Iterable[ColumnSpec], sep: str = ",", bom: bool = True,
+               decimal_comma: Optional[bool] = None, rows_per_chunk: int = 500) -> Iterator[str]:
+    """The CSV text in chunks of ``rows_per_chunk`` rows: header first (after a BOM), CRLF
+    line ends, quoting where needed. Holds one chunk at a time."""
+    if sep not in (",", ";"):
+        raise ValueError("sep must be ',' or ';'")
+    cols = as_columns(columns)
+    comma = (sep == ";") if decimal_comma is None else decimal_comma
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n")
+    writer.writerow(headers(cols))
+    pending = 0
+    if bom:
+        yield "\ufeff"
+    for row in rows:
+        writer.writerow([csv_cell(c.value(row), c.kind, comma) for c in cols])
+        pending += 1
+        if pending >= rows_per_chunk:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue()
+
+
+def _disposition(filename: str) -> str:
+    return f'attachment; filename="{safe_filename(filename)}"'
+
+
+def safe_filename(name: str) -> str:
+    """ASCII letters, digits, '-', '_' and '.' only (the rest becomes '_')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "export"
+
+
+def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep: str = ",",
+               bom: bool = True, log: Optional[ExportRecord] = None) -> Response:
+    """A streaming CSV download (constant memory: the rows are read while the response is sent)."""
+    cols = as_columns(columns)
+    filename = filename if filename.lower().endswith(".csv") else f"{filename}.csv"
+    first = headers(cols)  # translate now, while the request's locale is certain
+    counter = _Counter()
+    actor = _actor()
+    record = log
+
+    def generate():
+        for chunk in csv_chunks(counter.wrap(rows), [Column(c.key, h, c.kind) for c, h in zip(cols, first)],
+                                sep=sep, bom=bom):
+            yield chunk.encode("utf-8")
+        _log.info("export %s: %d rows (csv, sep %r)", filename, counter.count, sep)
+        _write_log(record, "csv", counter.count, actor)
+
+    response = Response(stream_with_context(generate()), content_type=CSV_MIMETYPE)
+    response.headers["Content-Disposition"] = _disposition(filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class _Counter:
+    def __init__(self):
+        self.count = 0
+
+    def wrap(self, rows):
+        for row in rows:
+            self.count += 1
+            yield row
+
+
+# --- XLSX ---------------------------------------------------------------------------------------
+
+def _sheet_title(base: str, number: int) -> str:
+    base = re.sub(r"[\[\]:*?/\\]", "_", base)[:24] or "Data"
+    return base if number == 1 else f"{base} ({number})"
+
+
+def write_xlsx(target, rows: Iterable, columns: Iterable[ColumnSpec], sheet_name: str = "Data",
+               max_rows_per_sheet: int = EXCEL_MAX_ROWS) -> int:
+    """Write the rows to ``target`` (a path or a binary file object) as XLSX in constant
+    memory. ``max_rows_per_sheet`` counts the header row; the rows continue on 'Data (2)',
+    'Data (3)', ... each with the header. Returns the number of data rows written."""
+    import xlsxwriter
+
+    if max_rows_per_sheet < 2:
+        raise ValueError("max_rows_per_sheet must leave room for the header and a row")
+    cols = as_columns(columns)
+    titles = headers(cols)
+    workbook = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_numbers": False,
+                                            "strings_to_formulas": False, "strings_to_urls": False})
+    header_format = workbook.add_format({"bold": True, "bg_color": "#F2F2F2", "bottom": 1, "text_wrap": True,
+                                         "valign": "top"})
+    formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in XLSX_FORMATS.items()}
+    state = {"sheet": None, "number": 0, "row": 0}
+
+    def new_sheet():
+        state["number"] += 1
+        sheet = workbook.add_worksheet(_sheet_title(sheet_name, state["number"]))
+        for index, (column, title) in enumerate(zip(cols, titles)):
+            width = max(XLSX_WIDTHS.get(column.kind, 18), min(len(title) + 2, 40))
+            sheet.set_column(index, index, width, formats[column.kind])
+        sheet.write_row(0, 0, titles, header_format)
+        sheet.freeze_panes(1, 0)
+        state["sheet"], state["row"] = sheet, 1
+
+    new_sheet()
+    written = 0
+    for row in rows:
+        if state["row"] >= max_rows_per_sheet:
+            new_sheet()
+        sheet, r = state["sheet"], state["row"]
+        for index, column in enumerate(cols):
+            _write_cell(sheet, r, index, column.value(row), column.kind, formats)
+        state["row"] += 1
+        written += 1
+    workbook.close()
+    return written
+
+
+def _write_cell(sheet, row: int, col: int, value, kind: str, formats) -> None:
+    fmt = formats[kind]
+    if value is None:
+        return
+    if kind in NUMERIC_KINDS and isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+        sheet.write_number(row, col, float(value), fmt)
+    elif kind == "datetime" and isinstance(value, dt.datetime):
+        sheet.write_datetime(row, col, value.replace(tzinfo=None) if value.tzinfo else value, fmt)
+    elif kind in ("date", "datetime") and isinstance(value, dt.date):
+        sheet.write_datetime(row, col, value, fmt)
+    else:
+        text = value if isinstance(value, str) else (value.isoformat() if isinstance(value, dt.date) else str(value))
+        sheet.write_string(row, col, defuse(text)[:EXCEL_MAX_CELL], fmt)
+
+
+def export_xlsx(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sheet_name: str = "Data",
+                max_rows_per_sheet: int = EXCEL_MAX_ROWS, log: Optional[ExportRecord] = None) -> Response:
+    """An XLSX download: written to a temporary file in constant memory, then sent. The
+    file is unlinked at once and read through its open handle, so nothing is left behind."""
+    filename = filename if filename.lower().endswith(".xlsx") else f"{filename}.xlsx"
+    handle = tempfile.NamedTemporaryFile(prefix="sinergi-export-", suffix=".xlsx", delete=False)
+    try:
+        handle.close()
+        count = write_xlsx(handle.name, rows, columns, sheet_name=sheet_name, max_rows_per_sheet=max_rows_per_sheet)
+        stream = open(handle.name, "rb")
+    finally:
+        os.unlink(handle.name)
+    _log.info("export %s: %d rows (xlsx)", filename, count)
+    _write_log(log, "xlsx", count, _actor())
+    response = send_file(stream, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=safe_filename(filename),
+                         max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- one entry point ---------------------------------------------------------------------------
+
+FORMATS = ("csv", "xlsx")
+
+
+def export(fmt: str, rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep: str = ",",
+           sheet_name: str = "Data", log: Optional[ExportRecord] = None) -> Response:
+    """``export_csv`` or ``export_xlsx`` by ``fmt``; ValueError for another format."""
+    if fmt == "csv":
+        return export_csv(rows, columns, filename, sep=sep, log=log)
+    if fmt == "xlsx":
+        return export_xlsx(rows, columns, filename, sheet_name=sheet_name, log=log)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
