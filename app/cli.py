@@ -1,4 +1,4 @@
-"""``flask --app run`` command groups: areas, sinergi (init), seed."""
+"""``flask --app run`` command groups: areas, sinergi (init), seed, audit, gis, households."""
 from __future__ import annotations
 
 import sys
@@ -18,6 +18,7 @@ sinergi_cli = AppGroup("sinergi", help="Set-up of the application itself.")
 seed_cli = AppGroup("seed", help="Demo data.")
 audit_cli = AppGroup("audit", help="The audit trail.")
 gis_cli = AppGroup("gis", help="Spatial maintenance.")
+households_cli = AppGroup("households", help="BDT households: import (with members and enrolments).")
 
 AREA_FILES = (("regency", "kabupaten.geojson"), ("district", "kecamatan.geojson"), ("village", "desa.geojson"))
 
@@ -147,6 +148,66 @@ def gis_locate():
     click.echo(f"lokasi rumah tangga dihitung ulang ({time.monotonic() - started:.1f} s): {summary}")
 
 
+@households_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only check the file and write the report; nothing is written.")
+@click.option("--regency", "regency_code", metavar="CODE",
+              help="Import as the operator of this kabupaten/kota (e.g. 18.07): rows elsewhere are rejected.")
+@click.option("--kind", type=click.Choice(["households", "members", "enrolments"]), default="households",
+              show_default=True)
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Folder for the report CSV (default: next to the file).")
+def households_import(path, dry_run, regency_code, kind, report_dir):
+    """Check a CSV/XLSX file and import it all-or-nothing (one transaction); see
+    app/services/household_import.py. Exit status 1 when a row was rejected."""
+    from app.models.areas import Regency
+    from app.security.scope import Scope
+    from app.services.household_import import EVERYTHING, ImportFailed, run_import
+
+    scope = EVERYTHING
+    if regency_code:
+        regency_id = db.session.execute(db.select(Regency.id).where(Regency.code == regency_code)).scalar()
+        db.session.rollback()
+        if regency_id is None:
+            raise click.ClickException(f"kabupaten/kota {regency_code} tidak dikenal")
+        scope = Scope("regency", regency_id=regency_id)
+    bar = None
+    shown = set()
+
+    def progress(phase, done, total):
+        nonlocal bar
+        if phase == "membaca" and sys.stderr.isatty():
+            if bar is None:
+                bar = tqdm(total=total, desc="membaca", unit="baris", unit_scale=True)
+            bar.update(done - bar.n)
+            return
+        if bar is not None:
+            bar.close()
+            bar = None
+        if phase not in shown and phase != "membaca":
+            shown.add(phase)
+            click.echo(f"{phase} ...", err=True)
+
+    try:
+        result = run_import(db.engine, path, kind=kind, dry_run=dry_run, scope=scope, report_dir=report_dir,
+                            progress=progress)
+    except ImportFailed as exc:
+        raise click.ClickException(str(exc))
+    finally:
+        if bar is not None:
+            bar.close()
+    for line in result.lines():
+        click.echo(line)
+    for problem in result.preview[:20]:
+        click.echo(f"  baris {problem['baris']}, kolom {problem['kolom']}: {problem['alasan']}"
+                   + (f" [{problem['nilai']}]" if problem["nilai"] else ""))
+    if result.problems > 20:
+        click.echo(f"  ... {result.problems - 20} masalah lagi")
+    click.echo(f"laporan: {result.report_path} ({result.timings.get('total', 0):.1f} s)")
+    if not result.ok:
+        sys.exit(1)
+
+
 def register_cli(app) -> None:
-    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli):
+    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli, households_cli):
         app.cli.add_command(group)
