@@ -3,6 +3,7 @@
 Safe defaults for the demo; ``SINERGI_ENV=production`` refuses the unsafe ones
 (a default secret key) and never creates demo users.
 """
+import json
 import os
 from pathlib import Path
 
@@ -61,6 +62,24 @@ RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
 AUTH_RATE_LIMITED = RATELIMIT_ENABLED
 AUTH_RATE_LIMIT = "10 per 20 second"
 RATELIMIT_STORAGE_URI = "memory://"
+
+# Public complaints (pengaduan masyarakat): days to handle a complaint, by category;
+# a category missing here gets COMPLAINT_DEADLINE_DEFAULT_DAYS. Override as JSON, e.g.
+# SINERGI_COMPLAINT_DEADLINE_DAYS='{"bantuan_tidak_diterima": 7}'. Calendar days (WIB).
+COMPLAINT_DEADLINE_DEFAULT_DAYS = int(os.environ.get("SINERGI_COMPLAINT_DEADLINE_DEFAULT_DAYS", "14"))
+COMPLAINT_DEADLINE_DAYS = {
+    "tidak_terdata": COMPLAINT_DEADLINE_DEFAULT_DAYS,
+    "terdata_tidak_miskin": COMPLAINT_DEADLINE_DEFAULT_DAYS,
+    "bantuan_tidak_diterima": COMPLAINT_DEADLINE_DEFAULT_DAYS,
+    "lainnya": COMPLAINT_DEADLINE_DEFAULT_DAYS,
+    **json.loads(os.environ.get("SINERGI_COMPLAINT_DEADLINE_DAYS", "{}")),
+}
+# Per-IP limits of the public complaint pages (Flask-Limiter syntax; FAB's limiter, on when
+# RATELIMIT_ENABLED). Behind a reverse proxy the client IP must reach the app (ProxyFix),
+# and with several workers RATELIMIT_STORAGE_URI should be shared (e.g. redis://).
+COMPLAINT_RATE_LIMIT = os.environ.get("SINERGI_COMPLAINT_RATE_LIMIT", "5 per 10 minutes; 20 per day")
+COMPLAINT_LOOKUP_RATE_LIMIT = os.environ.get("SINERGI_COMPLAINT_LOOKUP_RATE_LIMIT", "60 per minute")
+COMPLAINT_PHOTO_MAX_BYTES = int(os.environ.get("SINERGI_COMPLAINT_PHOTO_MAX_MB", "5")) * 1024 * 1024
 
 WTF_CSRF_ENABLED = True
 SESSION_COOKIE_HTTPONLY = True

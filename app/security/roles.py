@@ -41,17 +41,40 @@ DOMAIN = "|".join((HOUSEHOLDS, ENROLMENTS, PROGRAMS, AGENCIES, TKPK, ZONES, INDI
 ANALYSIS = ("AnalysisView|AnalysisApi|LocationCheckView|MapView|GeoFeaturesView|GeoTilesView|OgcApiView|"
             "Analysis|Overlap|Gaps|Zone membership|Location check|Maps|Village map|Household map")
 ANALYSIS_WRITE = "can_accept_location"
+IMPORTS = "ImportView|Import"  # household / member / enrolment import (app/views/imports.py)
+# Workflows (app/views/workflow.py): who may take which step is decided by the state machines
+# in app/services/update_requests.py and complaints.py; these grant the screens.
+WORKFLOW = ("UpdateRequestView|Update requests|Requests awaiting me|ComplaintView|Complaints|"
+            "New complaints|Overdue complaints")  # in the Households menu
+WORKFLOW_READ = ("UpdateRequestView|Update requests|ComplaintView|Complaints|Overdue complaints",
+                 "can_list|can_show|menu_access")  # Pimpinan: no files (evidence, photos hold personal data)
+PUBLIC_COMPLAINTS = "Public complaints|PublicComplaintView|PublicTicketView|File a complaint|Track a complaint"
+PUBLIC_COMPLAINT_PAGES = ("PublicComplaintView|PublicTicketView", ANY)  # staff: the pages, not the public menu
+AUDIT = "Audit|AuditLogView|Audit trail"
+# LP2KD reports (app/views/reports.py): can_read = page, print, workbook; can_write = save the
+# "problems and follow-up" text (which report's text a user may write is decided by scope.py).
+REPORTS = "Lp2kdView|LP2KD|Reports"
+REPORTS_READ = (REPORTS, "can_read|menu_access")
 
 # role -> list of (view-or-menu regex, permission regex). Which ROWS a role reaches is
 # decided by app/security/scope.py; these decide which screens and operations it has.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    BAPPEDA: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY)],
-    OPERATOR: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY)],
+    BAPPEDA: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY), (IMPORTS, ANY)],
+    OPERATOR: SELF_SERVICE + UNMASK + [(AREAS, READ), (DOMAIN, ANY), (ANALYSIS, ANY), (IMPORTS, ANY)],
     OPD: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (PROGRAMS, ANY), (ENROLMENTS, ANY), (AGENCIES, ANY),
                          (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
     PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
     PUBLIC: [("LocaleView", ANY)],
 }
+ROLE_PERMISSIONS[BAPPEDA] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES, (AUDIT, ANY)]
+ROLE_PERMISSIONS[OPERATOR] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES]
+ROLE_PERMISSIONS[OPD] += [PUBLIC_COMPLAINT_PAGES]  # OPD takes no part in the workflows (scope.py)
+ROLE_PERMISSIONS[PIMPINAN] += [WORKFLOW_READ, PUBLIC_COMPLAINT_PAGES]
+ROLE_PERMISSIONS[PUBLIC] += [(PUBLIC_COMPLAINTS, ANY)]  # exactly the complaint form and the ticket page
+ROLE_PERMISSIONS[BAPPEDA] += [(REPORTS, ANY)]
+ROLE_PERMISSIONS[OPERATOR] += [(REPORTS, ANY)]
+ROLE_PERMISSIONS[OPD] += [REPORTS_READ]
+ROLE_PERMISSIONS[PIMPINAN] += [REPORTS_READ]
 
 
 def sync_roles(sm) -> dict[str, int]:

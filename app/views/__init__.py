@@ -30,6 +30,14 @@ def register_views(appbuilder) -> None:
     add(VillageView, "Villages", _("Villages"), "fa-map-marker", "Areas")
 
 
+    from app.views import audit as audit_views, public, workflow  # data updates, complaints, audit trail
+    workflow.register(appbuilder)
+    public.register(appbuilder)
+    audit_views.register(appbuilder)
+
+    from app.views import reports; reports.register(appbuilder)  # LP2KD reports (the Reports menu)
+    from app.views import imports; imports.register(appbuilder)  # household import: upload, report, commit
+
     # Analysis, maps and the GIS endpoints register themselves (their modules own their menus).
     from app.views import analysis, maps
     from gis import http as gis_http

@@ -1,5 +1,211 @@
-"""Interactive village and household maps — being built."""
+"""Interactive village and household maps (menu "Maps").
+
+Each map is a folium document (gis/maps.py) served by its own ``.../frame`` URL and shown
+in an iframe inside the FAB layout: folium's page loads Bootstrap 5 and resets html/body,
+which FAB's Bootstrap 3 pages must not get. The data comes from the scoped GIS endpoints
+(gis/http.py) in the browser; these views only decide what the user may choose (regency,
+year, k, measure) and how households are drawn (clusters up to gis.maps.CLUSTER_LIMIT
+points in scope, vector tiles beyond).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import Response, current_app, request, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.security.scope import Scope, current_scope
+from app.views.choices import DESIL_CHOICES
+from gis import maps
+
+MAX_DESIL = max(value for value, _label in DESIL_CHOICES)  # desil 1..4 in Sinergi
+GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
+    "villages": "/gis/geojson/villages",
+    "zones": "/gis/geojson/zones",
+    "regencies": "/gis/geojson/regencies",
+    "districts": "/gis/geojson/districts",
+    "households": "/gis/geojson/households",
+    "tiles": "/gis/tiles/households/{z}/{x}/{y}.pbf",
+}
+
+
+def _measure_labels() -> list[dict]:
+    return [
+        {"value": "desil1", "label": _("Desil-1 households")},
+        {"value": "coverage", "label": _("Coverage (%)")},
+        {"value": "multi_program", "label": _("Households with 2+ programs")},
+        {"value": "gaps", "label": _("Gap households")},
+    ]
+
+
+def _labels() -> dict[str, str]:
+    """UI strings of the map script, translated on the server."""
+    return {
+        "area": _("Area"), "wholeProvince": _("Whole province ({province})"), "year": _("Year"),
+        "colourBy": _("Colour by"), "gapThreshold": _("Gap threshold"), "kOption": _("desil ≤ {k}"),
+        "villages": _("Villages"), "zones": _("Priority zones"), "regencyBorders": _("Regency borders"),
+        "districtBorders": _("District (kecamatan) borders"), "households": _("Households"),
+        "reached": _("Reached by 1+ program"), "m_desil1": _("Desil-1 households"),
+        "m_coverage": _("Coverage (%)"), "m_multi_program": _("Households with 2+ programs"),
+        "m_gaps": _("Gap households (desil ≤ {k}, in a zone, no program)"),
+        "districtPrefix": _("Kec."), "openHouseholdList": _("Households in this village"),
+        "noHouseholds": _("No households"), "priorityLevel": _("Priority level"), "basis": _("Basis"),
+        "loadingVillages": _("Loading villages…"), "villagesShown": _("{n} villages"),
+        "loadFailed": _("The map data could not be loaded ({error})."),
+        "desil": _("Desil"), "desilN": _("Desil {n}"), "unknown": _("Unknown"),
+        "programsInYear": _("Programs in {year}"), "noKk": _("No KK"), "locationStatus": _("Location status"),
+        "householdNo": _("Household #{id}"), "openHousehold": _("Open household"),
+        "legendDesil": _("Desil of the household"), "legendPrograms": _("Programs received in {year}"),
+        "clusterNote": _("The ring of a cluster shows the mix of its households."),
+        "tilesNote": _("Zoom in to see single households."),
+        "groupsDesil1": _("Zoomed out, one circle per village: share in desil 1"),
+        "groups": _("Zoomed out, one circle per village"), "groupOfHouseholds": _("Households of a village"),
+        "loadingHouseholds": _("Loading households…"), "loadedHouseholds": _("Loading households… {n}"),
+        "householdsShown": _("{n} households"),
+        "clusterMode": _("Households are shown as clusters."),
+        "tilesMode": _("More than {limit} households: shown as vector tiles."),
+    }
+
+
+def _status_labels() -> dict[str, str]:
+    return {"cocok": _("Matches the declared village"), "beda_desa": _("In another village (beda desa)"),
+            "di_luar_wilayah": _("Outside the region"), "tanpa_titik": _("No point")}
+
+
+def _int_arg(name: str, default: int, allowed) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except (TypeError, ValueError):
+        return default
+    return value if value in allowed else default
+
+
+class MapView(BaseView):
+    route_base = "/maps"
+    default_view = "villages"
+
+    # --- shared request parsing --------------------------------------------------------------
+    def _common(self, conn, scope: Scope) -> dict:
+        regencies = maps.choosable_regencies(conn, scope)
+        fixed_regency = scope.kind == "regency"
+        code = request.args.get("regency", "")
+        chosen: Optional[dict] = None
+        if fixed_regency:
+            chosen = next((r for r in regencies if r["id"] == scope.regency_id), None)
+        elif code:
+            chosen = next((r for r in regencies if r["code"] == code), None)
+        years = maps.available_years(conn)
+        year = _int_arg("year", maps.default_year(conn, years), years)
+        root = request.script_root
+        return {
+            "regency_id": chosen["id"] if chosen else None,
+            "bounds": maps.area_bounds(conn, chosen["id"] if chosen else None),
+            "config": {
+                "regency": chosen["code"] if chosen else "",
+                "regencies": [{"code": r["code"], "name": r["name"]} for r in regencies],
+                "canChooseRegency": not fixed_regency and len(regencies) > 1,
+                "province": maps.province_name(conn),
+                "year": year, "years": years,
+                "locale": str(get_locale() or "id").replace("_", "-"),
+                "labels": _labels(),
+                "urls": {key: root + path for key, path in GEO_PATHS.items()} | {
+                    "householdList": url_for("HouseholdView.list"),
+                    "householdShow": url_for("HouseholdView.show", pk=0).rsplit("/", 1)[0] + "/__id__",
+                },
+            },
+        }
+
+    def _page(self, title, config: dict, bounds) -> maps.MapPage:
+        cfg = current_app.config
+        basemap = cfg.get("SINERGI_BASEMAP_URL") or ""
+        attribution = cfg.get("SINERGI_BASEMAP_ATTRIBUTION") or (
+            "&copy; OpenStreetMap contributors" if "openstreetmap" in basemap else "")
+        return maps.MapPage(title=str(title), bounds=bounds, config=config, basemap_url=basemap,
+                            basemap_attribution=attribution, base_layer_label=_("Base map"))
+
+    @staticmethod
+    def _document(html: str) -> Response:
+        response = Response(html, mimetype="text/html")
+        # Only our own pages may frame the map; its content depends on the user's scope.
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    def _host(self, title, frame_endpoint: str, help_text):
+        return self.render_template("maps/page.html", title=title, help_text=help_text,
+                                    frame_url=url_for(frame_endpoint, **request.args.to_dict()))
+
+    # --- village map -------------------------------------------------------------------------
+    @expose("/villages/")
+    @has_access
+    def villages(self):
+        return self._host(_("Village map"), "MapView.village_frame",
+                          _("Villages coloured by the chosen measure; click a village for its figures and its "
+                            "households. Priority zones and borders can be switched on and off."))
+
+    @expose("/villages/frame")
+    @has_access
+    def village_frame(self):
+        scope = current_scope()
+        with db.engine.connect() as conn:
+            common = self._common(conn, scope)
+        config = common["config"]
+        measure = request.args.get("measure", "desil1")
+        config.update({
+            "measure": measure if measure in maps.MEASURES else "desil1",
+            "k": _int_arg("k", 1, range(1, MAX_DESIL + 1)),
+            "maxDesil": MAX_DESIL,
+            "measures": _measure_labels(),
+        })
+        page = self._page(_("Village map"), config, common["bounds"])
+        return self._document(maps.village_map_html(page))
+
+    # --- household map -----------------------------------------------------------------------
+    @expose("/households/")
+    @has_access
+    def households(self):
+        return self._host(_("Household map"), "MapView.household_frame",
+                          _("Households with a location, coloured by desil or by the number of programs they "
+                            "receive; click a point for the household."))
+
+    @expose("/households/frame")
+    @has_access
+    def household_frame(self):
+        scope = current_scope()
+        with db.engine.connect() as conn:
+            common = self._common(conn, scope)
+            count = maps.household_point_count(conn, scope, common["regency_id"])
+        config = common["config"]
+        requested = request.args.get("mode", "")
+        if requested in ("cluster", "tiles"):
+            mode = requested
+        else:
+            requested = ""
+            mode = "cluster" if count <= maps.CLUSTER_LIMIT else "tiles"
+        colour = request.args.get("colour", "desil")
+        config.update({
+            "count": count, "clusterLimit": maps.CLUSTER_LIMIT, "requestedMode": requested,
+            "maxDesil": MAX_DESIL,
+            "colour": colour if colour in maps.HOUSEHOLD_COLOURINGS else "desil",
+            "colourings": [{"value": "desil", "label": _("Desil")},
+                           {"value": "programs", "label": _("Number of programs")}],
+            "statusLabels": _status_labels(),
+        })
+        tile_url = config["urls"]["tiles"] + "?year=%d" % config["year"]
+        page = self._page(_("Household map"), config, common["bounds"])
+        return self._document(maps.household_map_html(page, mode, tile_url))
 
 
 def register(appbuilder) -> None:
-    """Adds this module's views to the app (filled in by its owner)."""
+    """Menu "Maps": "Village map" and "Household map" (permissions: app/security/roles.py).
+    Also points folium's and branca's asset URLs at the app's static copies (no CDN)."""
+    maps.install_offline_assets(current_app.static_url_path)
+    appbuilder.add_view(MapView, "Village map", label=_l("Village map"), icon="fa-map", category="Maps",
+                        category_label=_l("Maps"), category_icon="fa-globe")
+    appbuilder.add_link("Household map", href="MapView.households", label=_l("Household map"),
+                        icon="fa-dot-circle-o", category="Maps")

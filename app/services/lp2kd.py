@@ -1,0 +1,577 @@
+"""LP2KD (Laporan Pelaksanaan Penanggulangan Kemiskinan Daerah): the data of the report for
+the province or one kabupaten/kota, for semester I (Jan-Jun), semester II (Jul-Dec) or a
+year, as the user's scope allows.
+
+``build_report(conn, scope, regency_id, year, period)`` returns every section at once:
+
+- indicators: the area's poverty rate against the RPJMD target, the period's rows and the
+  whole series (and, for the province, the regencies above the provincial rate);
+- tkpk: the area's TKPK institution, its decree, documents with status, facilities;
+- programs: the fiscal year's programs of the area (province: all; a regency: the programs
+  covering it, the rule ``app.security.scope`` gives its operator) by cluster, with budget
+  and realisation as exact Decimals;
+- beneficiaries: counted enrolments of the period by desil, cluster and program;
+- coverage / overlap / gaps / zones: from the building blocks of ``gis/queries.py``;
+- complaints and update requests filed in the period, counted by state and category/kind;
+- note: the free-text section "problems and follow-up" (``Lp2kdNote``).
+
+Periods. A program belongs to the report's year by its ``fiscal_year``. An enrolment
+belongs to the year by its ``year`` (always the program's fiscal year) and to a semester
+by its ``date``: an enrolment without a date, or dated outside the year, counts in the
+annual report only (``Report.undated_enrolments`` says how many there are). Complaints and
+update requests belong to a period by their ``created_at`` in Lampung time (WIB).
+
+One definition. Coverage, overlap and gaps are those of the analysis screens: for the
+annual report the SQL is exactly ``gis.queries``' (``_program_counts``, ``program_matrix``,
+``_gap_households`` ...); for a semester it is the same SQL built from the same blocks
+(``_households``, ``_counted_enrolments``, ``_in_zone_households``) with one added
+predicate, the enrolment's date inside the semester (``counted_enrolments``).
+tests/integration/test_lp2kd.py checks both against independent queries.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Optional
+
+from sqlalchemy import and_, distinct, func, or_, select, true
+from sqlalchemy.engine import Connection
+
+from app.models.areas import District, Province, Regency, Village
+from app.models.households import Enrolment
+from app.models.programs import CLUSTERS, Program
+from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
+from app.models.workflow import REPORT_PERIODS, Complaint, Lp2kdNote, UpdateRequest
+from app.models.zones import PovertyIndicator, PriorityZone
+from app.security.scope import Scope, ScopeError, is_in_scope, predicate
+from gis import queries as gq
+
+PERIODS = REPORT_PERIODS  # "s1" (January-June), "s2" (July-December), "tahunan" (the year)
+WIB = dt.timezone(dt.timedelta(hours=7))  # Lampung time, for the dates of complaints and requests
+GAP_MAX_DESIL = 1  # a gap: a household of desil <= 1 in a priority zone of the year without a program
+ZONE_VILLAGE_MIN_SHARE = 0.01  # a zone's villages: more than 1 % of the village's area inside the zone
+TOP_PAIRS = 10
+# BPS measures poverty in March and September; the indicator rows of each report period.
+INDICATOR_PERIODS = {"s1": ("maret",), "s2": ("september",), "tahunan": ("maret", "september", "tahunan")}
+PERCENT = Decimal("0.01")
+NOTE_MAX = 20000  # characters per free-text field
+
+
+class ReportError(ValueError):
+    """A report that cannot be asked for (bad period, an area outside the scope)."""
+
+
+# --- periods ---------------------------------------------------------------------------------------
+
+def period_range(year: int, period: str) -> tuple[dt.date, dt.date]:
+    """First and last day of the period."""
+    if period == "s1":
+        return dt.date(year, 1, 1), dt.date(year, 6, 30)
+    if period == "s2":
+        return dt.date(year, 7, 1), dt.date(year, 12, 31)
+    if period == "tahunan":
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    raise ReportError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+
+
+def enrolment_dates(year: int, period: str) -> Optional[tuple[dt.date, dt.date]]:
+    """The date range an enrolment of the year must lie in to count in the period; None for
+    the year (every enrolment of the year counts, dated or not)."""
+    first, last = period_range(year, period)
+    return None if period == "tahunan" else (first, last)
+
+
+def _created_in(column, year: int, period: str):
+    """``column`` (timestamptz) inside the period, days in WIB; index-friendly bounds."""
+    first, last = period_range(year, period)
+    start = dt.datetime.combine(first, dt.time(), WIB)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), WIB)
+    return and_(column >= start, column < end)
+
+
+def default_year(conn: Connection, scope: Scope) -> int:
+    """The year screens open on (the analysis screens' rule): the latest year with a scoped
+    enrolment, else the latest program or zone year, else this year."""
+    year = gq.latest_enrolment_year(conn, scope)
+    if year is None:
+        years = gq.analysis_years(conn, scope)
+        year = years[-1] if years else dt.date.today().year
+    return int(year)
+
+
+def may_report_on(scope: Scope, regency_id: Optional[int]) -> bool:
+    """Who may open which report: a regency-scoped user (operator, regency Pimpinan) only their
+    regency's; everyone else with a scope the province's or any regency's (their rows scoped)."""
+    if scope.kind == "none":
+        return False
+    if scope.kind == "regency":
+        return regency_id is not None and regency_id == scope.regency_id
+    return True
+
+
+def percent(part, whole, places: Decimal = PERCENT) -> Optional[Decimal]:
+    """100 * part / whole, exact, rounded half up to ``places``; None when whole is 0."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(places, rounding=ROUND_HALF_UP)
+
+
+def _where(model, scope: Scope):
+    pred = predicate(model, scope)
+    return true() if pred is None else pred
+
+
+# --- the shared building blocks with the period --------------------------------------------------
+
+def counted_enrolments(year: int, scope: Scope, dates: Optional[tuple[dt.date, dt.date]] = None):
+    """``gis.queries``' counted enrolments of the year (status usulan/ditetapkan/disalurkan,
+    scoped): (household_id, program_id); with ``dates``, only those dated inside them."""
+    query = gq._counted_enrolments(year, scope)
+    if dates is not None:
+        query = query.where(Enrolment.date.between(*dates))
+    return query
+
+
+def program_counts(year: int, scope: Scope, regency_id: Optional[int] = None,
+                   dates: Optional[tuple[dt.date, dt.date]] = None):
+    """Per scoped household of the area: the number of distinct counted programs of the
+    period (0 included) — ``gis.queries._program_counts`` for the year."""
+    if dates is None:
+        return gq._program_counts(year, scope, regency_id)
+    households = gq._households(scope, regency_id).subquery("h")
+    enrolments = counted_enrolments(year, scope, dates).subquery("e")
+    return (select(households, func.count(distinct(enrolments.c.program_id)).label("programs"))
+            .select_from(households.outerjoin(enrolments, enrolments.c.household_id == households.c.household_id))
+            .group_by(*households.c))
+
+
+def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None,
+                   dates: Optional[tuple[dt.date, dt.date]] = None):
+    """Rows (program_a, code_a, program_b, code_b, households) as ``gis.queries.program_matrix``
+    (which answers the year), for the period."""
+    if dates is None:
+        return gq.program_matrix(conn, year, scope, regency_id)
+    households = gq._households(scope, regency_id).subquery("h")
+    enrolments = (counted_enrolments(year, scope, dates)
+                  .where(Enrolment.household_id.in_(select(households.c.household_id)))
+                  .distinct().subquery("e"))
+    a, b = enrolments.alias("a"), enrolments.alias("b")
+    pa, pb = Program.__table__.alias("pa"), Program.__table__.alias("pb")
+    query = (select(a.c.program_id.label("program_a"), pa.c.code.label("code_a"),
+                    b.c.program_id.label("program_b"), pb.c.code.label("code_b"),
+                    func.count(distinct(a.c.household_id)).label("households"))
+             .select_from(a.join(b, and_(a.c.household_id == b.c.household_id, a.c.program_id <= b.c.program_id))
+                          .join(pa, pa.c.id == a.c.program_id).join(pb, pb.c.id == b.c.program_id))
+             .group_by(a.c.program_id, pa.c.code, b.c.program_id, pb.c.code)
+             .order_by(pa.c.code, pb.c.code))
+    return conn.execute(query).mappings().all()
+
+
+def gap_households(year: int, scope: Scope, regency_id: Optional[int] = None,
+                   dates: Optional[tuple[dt.date, dt.date]] = None, max_desil: int = GAP_MAX_DESIL):
+    """(zone_id, household_id, village_id): households of desil <= max_desil in the year's
+    zones without a counted enrolment in the period — ``gis.queries._gap_households`` for
+    the year."""
+    if dates is None:
+        return gq._gap_households(year, scope, max_desil, regency_id)
+    members = gq._in_zone_households(scope, year, regency_id).subquery("m")
+    enrolled = counted_enrolments(year, scope, dates).subquery("e")
+    return (select(members.c.zone_id, members.c.household_id, members.c.village_id)
+            .where(members.c.desil <= max_desil,
+                   ~select(enrolled.c.household_id).where(enrolled.c.household_id == members.c.household_id)
+                   .exists()))
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    year: int
+    period: str
+    regency_id: Optional[int]          # None: the province
+    area_code: str
+    area_name: str
+    first_day: dt.date
+    last_day: dt.date
+    scope_kind: str
+    summary: dict = field(default_factory=dict)
+    indicators: dict = field(default_factory=dict)
+    tkpk: Optional[dict] = None
+    programs: dict = field(default_factory=dict)
+    beneficiaries: dict = field(default_factory=dict)
+    coverage: list = field(default_factory=list)
+    overlap: dict = field(default_factory=dict)
+    gaps: dict = field(default_factory=dict)
+    zones: list = field(default_factory=list)
+    complaints: dict = field(default_factory=dict)
+    requests: dict = field(default_factory=dict)
+    note: Optional[dict] = None
+    undated_enrolments: int = 0
+
+    @property
+    def is_province(self) -> bool:
+        return self.regency_id is None
+
+
+def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year: int, period: str) -> Report:
+    """Every section of the LP2KD of the province (``regency_id`` None) or a regency, for the
+    year and period, limited to what ``scope`` may see. ReportError for a period that does
+    not exist or an area the scope may not report on."""
+    first, last = period_range(year, period)
+    if not may_report_on(scope, regency_id):
+        raise ReportError("this report lies outside your area")
+    if regency_id is None:
+        area = conn.execute(select(Province.code, Province.name).order_by(Province.code).limit(1)).first()
+    else:
+        area = conn.execute(select(Regency.code, Regency.name).where(Regency.id == regency_id)).first()
+    if area is None:
+        raise ReportError("no such area")
+    dates = enrolment_dates(year, period)
+    report = Report(year=year, period=period, regency_id=regency_id, area_code=area.code, area_name=area.name,
+                    first_day=first, last_day=last, scope_kind=scope.kind)
+    report.indicators = _indicators(conn, scope, regency_id, year, period)
+    report.tkpk = _tkpk(conn, scope, regency_id)
+    report.programs = _programs(conn, scope, regency_id, year)
+    report.beneficiaries = _beneficiaries(conn, scope, regency_id, year, dates)
+    report.coverage, report.overlap = _coverage_and_overlap(conn, scope, regency_id, year, dates)
+    report.gaps, report.zones = _gaps_and_zones(conn, scope, regency_id, year, dates)
+    report.complaints = _complaints(conn, scope, regency_id, year, period)
+    report.requests = _requests(conn, scope, regency_id, year, period)
+    report.note = _note(conn, scope, regency_id, year, period)
+    if dates is not None:
+        report.undated_enrolments = _undated(conn, scope, regency_id, year, dates)
+    report.summary = _summary(report)
+    return report
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+def _indicator_query(scope: Scope):
+    """Indicator rows with the area's name and the ``above_province`` flag (computed by the
+    database, models/zones.py)."""
+    return (select(PovertyIndicator.year, PovertyIndicator.period, PovertyIndicator.poverty_rate,
+                   PovertyIndicator.target_rate, PovertyIndicator.poor_people, PovertyIndicator.source,
+                   PovertyIndicator.above_province.label("above_province"),
+                   func.coalesce(Regency.name, Province.name).label("area_name"))
+            .outerjoin(Regency, Regency.id == PovertyIndicator.regency_id)
+            .outerjoin(Province, Province.id == PovertyIndicator.province_id)
+            .where(_where(PovertyIndicator, scope)))
+
+
+def _indicator_rows(conn, query) -> list[dict]:
+    rows = []
+    for r in conn.execute(query).mappings():
+        row = dict(r)
+        row["above_province"] = bool(row["above_province"])
+        row["difference"] = None if r["target_rate"] is None else r["poverty_rate"] - r["target_rate"]
+        rows.append(row)
+    return rows
+
+
+def indicator_series(conn: Connection, scope: Scope, regency_id: Optional[int]) -> list[dict]:
+    """Every poverty-rate row of the province (``regency_id`` None) or a regency, oldest first:
+    year, period, poverty_rate, target_rate, difference, poor_people, source, above_province,
+    area_name."""
+    area = (PovertyIndicator.province_id.is_not(None) if regency_id is None
+            else PovertyIndicator.regency_id == regency_id)
+    rank = {"maret": 0, "september": 1, "tahunan": 2}
+    return sorted(_indicator_rows(conn, _indicator_query(scope).where(area)),
+                  key=lambda r: (r["year"], rank.get(r["period"], 9)))
+
+
+def _indicators(conn, scope, regency_id, year, period) -> dict:
+    """The area's poverty rate against the RPJMD target: ``series`` (every row, oldest first),
+    ``period`` (the rows of the report's period: March for semester I, September for
+    semester II, every row of the year for the annual report) and, for the province,
+    ``above_province``: regency rows of the period above the provincial rate."""
+    series = indicator_series(conn, scope, regency_id)
+    current = [r for r in series if r["year"] == year and r["period"] in INDICATOR_PERIODS[period]]
+    above = []
+    if regency_id is None:
+        above = _indicator_rows(conn, _indicator_query(scope).where(
+            PovertyIndicator.regency_id.is_not(None), PovertyIndicator.year == year,
+            PovertyIndicator.period.in_(INDICATOR_PERIODS[period]), PovertyIndicator.above_province)
+            .order_by(PovertyIndicator.period, PovertyIndicator.poverty_rate.desc(), Regency.code))
+    return {"series": series, "period": current, "above_province": above}
+
+
+def _tkpk(conn, scope, regency_id) -> Optional[dict]:
+    """The area's TKPK institution (None when there is none, or the scope hides it)."""
+    area = TkpkInstitution.regency_id.is_(None) if regency_id is None else TkpkInstitution.regency_id == regency_id
+    inst = conn.execute(select(TkpkInstitution.id, TkpkInstitution.level, TkpkInstitution.decree_number,
+                               TkpkInstitution.decree_date, TkpkInstitution.chair,
+                               TkpkInstitution.secretariat_address, TkpkInstitution.facilities_available,
+                               TkpkInstitution.facilities_lacking)
+                        .where(area, _where(TkpkInstitution, scope))).first()
+    if inst is None:
+        return None
+    documents = [dict(kind=d.kind, status=d.status, status_date=d.status_date, has_file=bool(d.file))
+                 for d in conn.execute(select(TkpkDocument.kind, TkpkDocument.status, TkpkDocument.status_date,
+                                              TkpkDocument.file)
+                                       .where(TkpkDocument.institution_id == inst.id).order_by(TkpkDocument.kind))]
+    members = conn.execute(select(func.count()).select_from(TkpkMember)
+                           .where(TkpkMember.institution_id == inst.id)).scalar_one()
+
+    def items(text_value):
+        return [part.strip() for part in (text_value or "").replace("\n", ";").split(";") if part.strip()]
+
+    return dict(level=inst.level, decree_number=inst.decree_number, decree_date=inst.decree_date, chair=inst.chair,
+                secretariat_address=inst.secretariat_address, members=members, documents=documents,
+                facilities_available=items(inst.facilities_available),
+                facilities_lacking=items(inst.facilities_lacking))
+
+
+def area_programs(scope: Scope, regency_id: Optional[int], year: int):
+    """The scoped programs of the fiscal year for the area: every one for the province; for a
+    regency those covering it (listed in program_regency, or run by one of its own agencies),
+    which is the rule that decides what the regency's operator sees."""
+    query = select(Program.id).where(Program.fiscal_year == year, _where(Program, scope))
+    if regency_id is not None:
+        covering = predicate(Program, Scope("regency", regency_id=regency_id))
+        if covering is not None:
+            query = query.where(covering)
+    return query
+
+
+def _programs(conn, scope, regency_id, year) -> dict:
+    """``rows`` (each program: budget, realised, realisation %) and ``clusters`` (1, 2, 3 with
+    programs, budget, realised, %), ``total``; money as exact Decimals."""
+    ids = area_programs(scope, regency_id, year)
+    rows = [dict(r) for r in conn.execute(
+        select(Program.id, Program.code, Program.name, Program.cluster, Program.synergy_type, Program.level,
+               Program.status, Program.budget, Program.realised_budget, Program.target_households,
+               Agency.name.label("agency"))
+        .join(Agency, Agency.id == Program.agency_id)
+        .where(Program.id.in_(ids)).order_by(Program.cluster, Program.code)).mappings()]
+    for r in rows:
+        r["realisation"] = percent(r["realised_budget"], r["budget"])
+    clusters = []
+    for cluster in CLUSTERS:
+        members = [r for r in rows if r["cluster"] == cluster]
+        budget = sum((r["budget"] for r in members), Decimal("0.00"))
+        realised = sum((r["realised_budget"] for r in members), Decimal("0.00"))
+        clusters.append(dict(cluster=cluster, programs=len(members), budget=budget, realised_budget=realised,
+                             realisation=percent(realised, budget)))
+    budget = sum((c["budget"] for c in clusters), Decimal("0.00"))
+    realised = sum((c["realised_budget"] for c in clusters), Decimal("0.00"))
+    total = dict(cluster=None, programs=len(rows), budget=budget, realised_budget=realised,
+                 realisation=percent(realised, budget))
+    return {"rows": rows, "clusters": clusters, "total": total}
+
+
+def _area_enrolments(year, scope, regency_id, dates):
+    """Counted enrolments of the period of the area's scoped households, with desil and value."""
+    households = gq._households(scope, regency_id).subquery("h")
+    enrolments = counted_enrolments(year, scope, dates).add_columns(Enrolment.benefit_value).subquery("e")
+    return (select(enrolments.c.household_id, enrolments.c.program_id, enrolments.c.benefit_value,
+                   households.c.desil)
+            .join(households, households.c.household_id == enrolments.c.household_id)).subquery("ae")
+
+
+def _beneficiaries(conn, scope, regency_id, year, dates) -> dict:
+    """Households reached, enrolments and benefit value (Rp) of the period by ``desil``,
+    ``cluster`` and ``program``; ``total``."""
+    ae = _area_enrolments(year, scope, regency_id, dates)
+    measures = (func.count(distinct(ae.c.household_id)).label("households"), func.count().label("enrolments"),
+                func.coalesce(func.sum(ae.c.benefit_value), 0).label("benefit_value"))
+    by_desil = {r["desil"]: dict(r) for r in conn.execute(
+        select(ae.c.desil, *measures).group_by(ae.c.desil)).mappings()}
+    desil = [by_desil.get(d, dict(desil=d, households=0, enrolments=0, benefit_value=Decimal("0")))
+             for d in (1, 2, 3, 4)]
+    by_cluster = {r["cluster"]: dict(r) for r in conn.execute(
+        select(Program.cluster, *measures).join(Program, Program.id == ae.c.program_id)
+        .group_by(Program.cluster)).mappings()}
+    cluster = [by_cluster.get(c, dict(cluster=c, households=0, enrolments=0, benefit_value=Decimal("0")))
+               for c in CLUSTERS]
+    program = [dict(r) for r in conn.execute(
+        select(Program.id, Program.code, Program.name, Program.cluster, Agency.name.label("agency"), *measures)
+        .join(Program, Program.id == ae.c.program_id).join(Agency, Agency.id == Program.agency_id)
+        .group_by(Program.id, Program.code, Program.name, Program.cluster, Agency.name)
+        .order_by(Program.cluster, Program.code)).mappings()]
+    total = dict(conn.execute(select(*measures)).mappings().one())
+    for rows in (desil, cluster, program, [total]):
+        for r in rows:
+            r["benefit_value"] = Decimal(r["benefit_value"]).quantize(PERCENT)
+    return {"desil": desil, "cluster": cluster, "program": program, "total": total}
+
+
+def _coverage_and_overlap(conn, scope, regency_id, year, dates):
+    """Coverage of desil 1-4 (households, reached = 1+ program, coverage %, 2+ programs per
+    desil, and a total row) and overlap (households with 0, 1, 2, 3+ programs, and the
+    busiest program pairs)."""
+    counts = program_counts(year, scope, regency_id, dates).subquery("c")
+    found = {r["desil"]: dict(r) for r in conn.execute(
+        select(counts.c.desil, func.count().label("households"),
+               func.count().filter(counts.c.programs >= 1).label("reached"),
+               func.count().filter(counts.c.programs >= 2).label("multi_program"),
+               func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
+        .group_by(counts.c.desil)).mappings()}
+    coverage = []
+    for d in (1, 2, 3, 4):
+        r = found.get(d, dict(desil=d, households=0, reached=0, multi_program=0, programs_3plus=0))
+        coverage.append(dict(r, coverage=percent(r["reached"], r["households"], Decimal("0.1"))))
+    total = {k: sum(r[k] for r in coverage) for k in ("households", "reached", "multi_program", "programs_3plus")}
+    total.update(desil=None, coverage=percent(total["reached"], total["households"], Decimal("0.1")))
+    coverage.append(total)
+
+    distribution = [
+        dict(programs="0", households=total["households"] - total["reached"]),
+        dict(programs="1", households=total["reached"] - total["multi_program"]),
+        dict(programs="2", households=total["multi_program"] - total["programs_3plus"]),
+        dict(programs="3+", households=total["programs_3plus"]),
+    ]
+    for r in distribution:
+        r["share"] = percent(r["households"], total["households"], Decimal("0.1"))
+    matrix = program_matrix(conn, year, scope, regency_id, dates)
+    names = dict(conn.execute(select(Program.id, Program.name).where(
+        Program.id.in_({r["program_a"] for r in matrix} | {r["program_b"] for r in matrix}))).all()) if matrix else {}
+    pairs = sorted((r for r in matrix if r["program_a"] != r["program_b"]),
+                   key=lambda r: (-r["households"], r["code_a"], r["code_b"]))
+    top = [dict(r, name_a=names.get(r["program_a"]), name_b=names.get(r["program_b"])) for r in pairs[:TOP_PAIRS]]
+    diagonal = {r["program_a"]: r["households"] for r in matrix if r["program_a"] == r["program_b"]}
+    overlap = {"distribution": distribution, "households": total["households"],
+               "multi_program": total["multi_program"], "pairs": top, "pair_count": len(pairs),
+               "program_households": diagonal}
+    return coverage, overlap
+
+
+def _gaps_and_zones(conn, scope, regency_id, year, dates):
+    """Gaps (households of desil <= 1 in the year's zones without a counted enrolment in the
+    period: ``total``, ``villages`` with the most, all as ``by_village``) and the zones of
+    the year in the area with their villages, households, desil-1 households and gaps."""
+    # The gap rows are few (desil-1 households in zones without a program): read them once.
+    gap_rows = conn.execute(gap_households(year, scope, regency_id, dates)).all()
+    households = {r.household_id: r.village_id for r in gap_rows}
+    gaps_per_zone = defaultdict(set)
+    for r in gap_rows:
+        gaps_per_zone[r.zone_id].add(r.household_id)
+    per_village = defaultdict(int)
+    for village_id in households.values():
+        per_village[village_id] += 1
+    by_village = []
+    if per_village:
+        names = {r.id: r for r in conn.execute(
+            select(Village.id, Village.code, Village.name, District.name.label("district"))
+            .join(District, District.id == Village.district_id).where(Village.id.in_(list(per_village))))}
+        by_village = sorted((dict(village_id=v, code=names[v].code, name=names[v].name,
+                                  district=names[v].district, gap_households=n) for v, n in per_village.items()),
+                            key=lambda r: (-r["gap_households"], r["code"]))
+    total = len(households)
+
+    members = gq._in_zone_households(scope, year, regency_id).subquery("m")
+    member_counts = {r.zone_id: r for r in conn.execute(
+        select(members.c.zone_id, func.count(distinct(members.c.household_id)).label("households"),
+               func.count(distinct(members.c.household_id)).filter(members.c.desil <= GAP_MAX_DESIL)
+               .label("desil1")).group_by(members.c.zone_id))}
+    villages = defaultdict(int)
+    for r in gq.zone_villages_in_scope(conn, scope, min_share=ZONE_VILLAGE_MIN_SHARE, regency_id=regency_id):
+        villages[r["zone_id"]] += 1
+    zones = []
+    for z in conn.execute(select(PriorityZone.id, PriorityZone.name, PriorityZone.priority_level,
+                                 PriorityZone.basis, PriorityZone.regency_id, Regency.name.label("regency"))
+                          .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
+                          .where(PriorityZone.year == year, _where(PriorityZone, scope))
+                          .order_by(PriorityZone.priority_level, PriorityZone.name)).mappings():
+        if regency_id is not None and z["regency_id"] != regency_id and not villages.get(z["id"]):
+            continue  # another regency's zone, or a province-wide zone not touching this one
+        counts = member_counts.get(z["id"])
+        zones.append(dict(z, villages=villages.get(z["id"], 0), households=counts.households if counts else 0,
+                          desil1=counts.desil1 if counts else 0, gap_households=len(gaps_per_zone.get(z["id"], ()))))
+    return {"total": total, "by_village": by_village, "max_desil": GAP_MAX_DESIL}, zones
+
+
+def _state_counts(conn, model, group_column, scope, regency_id, year, period) -> dict:
+    query = (select(group_column, model.state, func.count()).where(_created_in(model.created_at, year, period),
+                                                                   _where(model, scope))
+             .group_by(group_column, model.state))
+    if regency_id is not None:
+        query = query.where(model.regency_id == regency_id)
+    cells = {(g, s): n for g, s, n in conn.execute(query)}
+    by_state, by_group = defaultdict(int), defaultdict(int)
+    for (g, s), n in cells.items():
+        by_state[s] += n
+        by_group[g] += n
+    return {"cells": cells, "by_state": dict(by_state), "by_group": dict(by_group), "total": sum(cells.values())}
+
+
+def _complaints(conn, scope, regency_id, year, period) -> dict:
+    """Complaints filed in the period: counts by (category, state), by state, by category."""
+    return _state_counts(conn, Complaint, Complaint.category, scope, regency_id, year, period)
+
+
+def _requests(conn, scope, regency_id, year, period) -> dict:
+    """Data update requests made in the period: counts by (kind, state), by state, by kind."""
+    return _state_counts(conn, UpdateRequest, UpdateRequest.kind, scope, regency_id, year, period)
+
+
+def _note_area(regency_id):
+    return Lp2kdNote.regency_id.is_(None) if regency_id is None else Lp2kdNote.regency_id == regency_id
+
+
+def _note(conn, scope, regency_id, year, period) -> Optional[dict]:
+    row = conn.execute(select(Lp2kdNote.problems, Lp2kdNote.follow_up, Lp2kdNote.updated_by, Lp2kdNote.updated_at)
+                       .where(_note_area(regency_id), Lp2kdNote.year == year, Lp2kdNote.period == period,
+                              _where(Lp2kdNote, scope))).mappings().first()
+    return dict(row) if row else None
+
+
+def _undated(conn, scope, regency_id, year, dates) -> int:
+    """Counted enrolments of the year in the area that no semester holds (no date, or dated
+    outside the year)."""
+    households = gq._households(scope, regency_id).subquery("h")
+    enrolments = gq._counted_enrolments(year, scope).add_columns(Enrolment.date).subquery("e")
+    return conn.execute(select(func.count()).select_from(enrolments).join(
+        households, households.c.household_id == enrolments.c.household_id).where(
+        or_(enrolments.c.date.is_(None), enrolments.c.date < dt.date(year, 1, 1),
+            enrolments.c.date > dt.date(year, 12, 31)))).scalar_one()
+
+
+def _summary(report: Report) -> dict:
+    total = report.coverage[-1]
+    current = report.indicators["period"][-1] if report.indicators["period"] else None
+    return dict(poverty_rate=current["poverty_rate"] if current else None,
+                target_rate=current["target_rate"] if current else None,
+                indicator_period=current["period"] if current else None,
+                programs=report.programs["total"]["programs"], budget=report.programs["total"]["budget"],
+                realised_budget=report.programs["total"]["realised_budget"],
+                realisation=report.programs["total"]["realisation"],
+                households=total["households"], reached=total["reached"], coverage=total["coverage"],
+                multi_program=total["multi_program"], gap_households=report.gaps["total"],
+                enrolments=report.beneficiaries["total"]["enrolments"],
+                benefit_value=report.beneficiaries["total"]["benefit_value"],
+                zones=len(report.zones), complaints=report.complaints["total"], requests=report.requests["total"])
+
+
+# --- the free-text section ---------------------------------------------------------------------------
+
+def save_note(session, scope: Scope, regency_id: Optional[int], year: int, period: str,
+              problems: Optional[str], follow_up: Optional[str], username: str) -> Lp2kdNote:
+    """Create or change the "problems and follow-up" text of a report. The row must lie in
+    the scope for writing (``app.security.scope``: an operator their regency's; Admin and
+    Bappeda any, the province's included); ScopeError otherwise. The caller commits."""
+    period_range(year, period)
+    if not may_report_on(scope, regency_id):
+        raise ScopeError("this report lies outside your area")
+    problems = (problems or "").strip()[:NOTE_MAX] or None
+    follow_up = (follow_up or "").strip()[:NOTE_MAX] or None
+    note = session.execute(select(Lp2kdNote).where(_note_area(regency_id), Lp2kdNote.year == year,
+                                                   Lp2kdNote.period == period)
+                           .with_for_update()).scalars().first()
+    if note is None:
+        note = Lp2kdNote(regency_id=regency_id, year=year, period=period)
+        session.add(note)
+    note.problems, note.follow_up, note.updated_by = problems, follow_up, username
+    if not is_in_scope(session, note, scope, write=True):
+        session.rollback()
+        raise ScopeError("you may not write this report's text: it lies outside your area")
+    return note
+
+
+def note_writable(scope: Scope, regency_id: Optional[int]) -> bool:
+    """Whether the scope may write the note of this area (the same rule ``save_note`` checks
+    in the database): a regency scope its own regency's, an "everything" scope any."""
+    if scope.everything:
+        return True
+    return scope.kind == "regency" and regency_id is not None and regency_id == scope.regency_id

@@ -1,0 +1,817 @@
+// Dynamic layers of the folium map pages (gis/maps.py). folium builds the map, the layer
+// control and the cluster / vector-grid layers; this script loads the data in the browser
+// from the scoped GIS endpoints (never through folium, which would fetch on the server):
+//   SinergiMaps.villageMap(map, config, handles)    villages coloured by a measure + borders + zones
+//   SinergiMaps.householdMap(map, config, handles)  household points, clustered or vector tiles
+// Every request goes to the app itself; the base layer is optional (servers have no internet).
+(function (window) {
+  'use strict';
+  var L = window.L;
+  var document = window.document;
+
+  // ColorBrewer sequential ramps without their palest step, so 0 (white) stands apart.
+  var RAMPS = {
+    desil1: ['#fed976', '#feb24c', '#fd8d3c', '#f03b20', '#bd0026'],
+    multi_program: ['#dadaeb', '#bcbddc', '#9e9ac8', '#756bb1', '#54278f'],
+    gaps: ['#fcbba1', '#fc9272', '#fb6a4a', '#de2d26', '#a50f15'],
+    coverage: ['#d7191c', '#fdae61', '#ffffbf', '#a6d96a', '#1a9641']
+  };
+  var ZERO_COLOUR = '#ffffff';
+  var EMPTY_COLOUR = '#bdbdbd';
+  // Desil 1 (poorest) darkest. Sinergi records desil 1-4; a 10-class palette is kept for 1-10.
+  var DESIL_PALETTES = {
+    4: ['#99000d', '#e34a33', '#fc8d59', '#fdcc8a'],
+    10: ['#67000d', '#99000d', '#cb181d', '#ef3b2c', '#fb6a4a', '#fc9272', '#fcbba1', '#fdd0a2', '#fee6ce', '#fff5eb']
+  };
+  var DESIL_COLOURS = DESIL_PALETTES[4];
+  var PROGRAM_COLOURS = ['#d7191c', '#fdae61', '#abd9e9', '#2c7bb6']; // 0 (not reached), 1, 2, 3+
+  var UNKNOWN_COLOUR = '#969696';
+  var BBOX_ZOOM = 10;       // from this zoom on, villages are loaded for the view only
+  var PAGE_SIZE = 5000;     // household points per GeoJSON page
+
+  // Leaflet.VectorGrid 1.3.0 calls L.DomEvent.fakeStop, which Leaflet 1.8 removed.
+  if (L && L.DomEvent && !L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function () {}; }
+
+  var SinergiMaps = {
+    current: null,
+    busy: function () { return inflight > 0 || waiting > 0; }
+  };
+  var locale = 'id-ID';
+  var labels = {};
+
+  // --- small helpers ----------------------------------------------------------------------
+  function esc(value) {
+    return String(value === null || value === undefined ? '' : value).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+  function num(value, digits) {
+    if (value === null || value === undefined || value === '' || isNaN(Number(value))) { return '–'; }
+    return Number(value).toLocaleString(locale, { maximumFractionDigits: digits || 0 });
+  }
+  function t(key, vars) {
+    var text = labels[key] || key;
+    Object.keys(vars || {}).forEach(function (name) { text = text.split('{' + name + '}').join(vars[name]); });
+    return text;
+  }
+  function query(params) {
+    var parts = [];
+    Object.keys(params).forEach(function (key) {
+      var value = params[key];
+      if (value !== null && value !== undefined && value !== '') {
+        parts.push(encodeURIComponent(key) + '=' + encodeURIComponent(value));
+      }
+    });
+    return parts.join('&');
+  }
+  function withQuery(url, params) {
+    var qs = query(params);
+    return qs ? url + (url.indexOf('?') >= 0 ? '&' : '?') + qs : url;
+  }
+  // Requests under way and reloads waiting for the map to settle (SinergiMaps.busy()).
+  var inflight = 0;
+  var waiting = 0;
+  function getJSON(url) {
+    inflight++;
+    return window.fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/geo+json, application/json' } })
+      .then(function (response) {
+        if (!response.ok) { throw new Error('HTTP ' + response.status); }
+        return response.json();
+      })
+      .then(function (data) { inflight--; return data; }, function (err) { inflight--; throw err; });
+  }
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () {
+      if (timer === null) { waiting++; } else { window.clearTimeout(timer); }
+      timer = window.setTimeout(function () { timer = null; waiting--; fn(); }, ms);
+    };
+  }
+  // Keep the page's state in its own URL and in the hosting FAB page's URL (reload keeps it).
+  function syncUrl(params) {
+    var qs = query(params);
+    window.history.replaceState(null, '', window.location.pathname + (qs ? '?' + qs : ''));
+    try {
+      var host = window.parent !== window && window.parent.document.querySelector('[data-sinergi-map-host]');
+      if (host) {
+        window.parent.history.replaceState(null, '', window.parent.location.pathname + (qs ? '?' + qs : ''));
+        var full = host.querySelector('#sinergi-map-full');
+        if (full) { full.href = window.location.href; }
+      }
+    } catch (e) { /* not same origin: nothing to sync */ }
+  }
+  function reloadWith(params) {
+    syncUrl(params);
+    window.location.reload();
+  }
+  function setBodyState(key, value) { document.body.setAttribute('data-' + key, String(value)); }
+
+  function makePane(map, name, zIndex, interactive) {
+    var pane = map.createPane(name);
+    pane.style.zIndex = zIndex;
+    if (!interactive) { pane.style.pointerEvents = 'none'; }
+    return name;
+  }
+
+  // An offline server has no base map: drop the layer at the first failed tile.
+  function guardBasemap(map, basemap, control) {
+    if (!basemap) { return; }
+    basemap.once('tileerror', function () {
+      map.removeLayer(basemap);
+      if (control) { control.removeLayer(basemap); }
+    });
+  }
+
+  function control(position, className, build) {
+    var Ctl = L.Control.extend({
+      options: { position: position },
+      onAdd: function () {
+        var div = L.DomUtil.create('div', className);
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        build(div);
+        return div;
+      }
+    });
+    return new Ctl();
+  }
+
+  function statusControl(map) {
+    var el;
+    control('bottomleft', 'sinergi-status leaflet-control', function (div) { el = div; }).addTo(map);
+    return function (text, isError) {
+      el.textContent = text;
+      el.className = 'sinergi-status leaflet-control' + (isError ? ' sinergi-error' : '');
+      el.style.display = text ? '' : 'none';
+    };
+  }
+
+  // <select> with options [{value, label}]
+  function select(parent, id, labelText, options, value, onChange) {
+    var label = L.DomUtil.create('label', '', parent);
+    label.setAttribute('for', id);
+    label.textContent = labelText;
+    var sel = L.DomUtil.create('select', 'form-select form-select-sm', parent);
+    sel.id = id;
+    options.forEach(function (opt) {
+      var o = document.createElement('option');
+      o.value = String(opt.value);
+      o.textContent = opt.label;
+      if (String(opt.value) === String(value)) { o.selected = true; }
+      sel.appendChild(o);
+    });
+    sel.addEventListener('change', function () { onChange(sel.value); });
+    return sel;
+  }
+
+  function fixed(parent, labelText, text) {
+    var label = L.DomUtil.create('label', '', parent);
+    label.textContent = labelText;
+    var div = L.DomUtil.create('div', 'sinergi-fixed', parent);
+    div.textContent = text;
+  }
+
+  function regencyChooser(panel, cfg, state, onChange) {
+    if (cfg.canChooseRegency) {
+      var options = [{ value: '', label: t('wholeProvince', { province: cfg.province || '' }) }];
+      cfg.regencies.forEach(function (r) { options.push({ value: r.code, label: r.name }); });
+      select(panel, 'sinergi-regency', t('area'), options, state.regency, onChange);
+    } else {
+      var own = cfg.regencies.filter(function (r) { return r.code === state.regency; })[0];
+      fixed(panel, t('area'), own ? own.name : (cfg.province || ''));
+    }
+  }
+
+  // The endpoints simplify geometry for an integer zoom; the map may sit between two.
+  function zoomLevel(map) { return Math.round(map.getZoom()); }
+
+  // A sticky tooltip would sit on top of an open popup.
+  function hideTooltipsUnderPopups(map) {
+    map.on('popupopen', function () { L.DomUtil.addClass(map.getContainer(), 'sinergi-popup-open'); });
+    map.on('popupclose', function () { L.DomUtil.removeClass(map.getContainer(), 'sinergi-popup-open'); });
+  }
+
+  function fitTo(map, bounds) {
+    if (bounds) { map.fitBounds(bounds, { padding: [12, 12], animate: false }); }
+  }
+
+  // Borders: regency (and district) outlines from our own data, reloaded per zoom.
+  function borders(map, cfg, state, layerControl, withDistricts) {
+    var regPane = makePane(map, 'sinergi-regencies', 420, false);
+    var regencies = L.geoJSON(null, {
+      pane: regPane, interactive: false,
+      style: { color: '#1b1b1b', weight: 2.4, fill: false, opacity: 0.9 }
+    }).addTo(map);
+    if (layerControl) { layerControl.addOverlay(regencies, t('regencyBorders')); }
+    var districts = null;
+    if (withDistricts) {
+      var distPane = makePane(map, 'sinergi-districts', 410, false);
+      districts = L.geoJSON(null, {
+        pane: distPane, interactive: false,
+        style: { color: '#4d4d4d', weight: 1.1, dashArray: '4 3', fill: false, opacity: 0.85 }
+      }).addTo(map);
+      if (layerControl) { layerControl.addOverlay(districts, t('districtBorders')); }
+    }
+    var loadedZoom = null;
+    var seq = { regencies: 0, districts: 0 };
+    function load(layer, key, url) {
+      var mine = ++seq[key];
+      return getJSON(url).then(function (fc) {
+        if (mine !== seq[key]) { return; }
+        layer.clearLayers();
+        layer.addData(fc);
+        setBodyState(key + '-loaded', (fc.features || []).length);
+      });
+    }
+    function reload() {
+      var z = zoomLevel(map);
+      if (z === loadedZoom) { return Promise.resolve(); }
+      loadedZoom = z;
+      var jobs = [load(regencies, 'regencies', withQuery(cfg.urls.regencies, { zoom: z }))];
+      if (districts) {
+        jobs.push(load(districts, 'districts', withQuery(cfg.urls.districts, { zoom: z, regency: state.regency })));
+      }
+      return Promise.all(jobs);
+    }
+    return { reload: reload, regencies: regencies, districts: districts };
+  }
+
+  // --- village map ----------------------------------------------------------------------------
+  function measureValue(props, measure) {
+    var v = props[measure];
+    return (v === null || v === undefined || v === '') ? null : Number(v);
+  }
+
+  function niceUpper(value) {
+    if (value <= 10) { return Math.max(1, Math.round(value)); }
+    return Math.round(Number(value.toPrecision(2)));
+  }
+
+  // Classes for a measure: [{min, max, colour, label}] (max inclusive; Infinity for the last).
+  function classesFor(measure, values) {
+    var ramp = RAMPS[measure];
+    if (measure === 'coverage') {
+      return [0, 20, 40, 60, 80].map(function (low, i) {
+        return { min: low, max: low + 20, colour: ramp[i], label: num(low) + '–' + num(low + 20) + ' %', pct: true };
+      });
+    }
+    var positive = values.filter(function (v) { return v > 0; }).sort(function (a, b) { return a - b; });
+    var classes = [{ min: 0, max: 0, colour: ZERO_COLOUR, label: '0' }];
+    if (!positive.length) { return classes; }
+    var top = positive[positive.length - 1];
+    var uppers = [];
+    [0.2, 0.4, 0.6, 0.8].forEach(function (q) {
+      var v = niceUpper(positive[Math.min(positive.length - 1, Math.floor(q * positive.length))]);
+      if (v < top && uppers.indexOf(v) < 0 && (!uppers.length || v > uppers[uppers.length - 1])) { uppers.push(v); }
+    });
+    var n = uppers.length + 1;
+    var low = 1;
+    for (var i = 0; i < n; i++) {
+      var high = i < uppers.length ? uppers[i] : Infinity;
+      var colour = ramp[n === 1 ? ramp.length - 1 : Math.round(i * (ramp.length - 1) / (n - 1))];
+      var label = high === Infinity ? (low === top ? num(low) : '≥ ' + num(low))
+        : (low === high ? num(low) : num(low) + '–' + num(high));
+      classes.push({ min: low, max: high, colour: colour, label: label });
+      low = high + 1;
+    }
+    return classes;
+  }
+
+  function classOf(classes, value) {
+    for (var i = 0; i < classes.length; i++) {
+      var c = classes[i];
+      if (c.pct ? (value >= c.min && (value < c.max || (i === classes.length - 1 && value <= c.max)))
+          : (value >= c.min && value <= c.max)) { return c; }
+    }
+    return null;
+  }
+
+  function villageMap(map, cfg, handles) {
+    locale = cfg.locale || locale;
+    labels = cfg.labels || {};
+    var layerControl = handles.layerControl;
+    guardBasemap(map, handles.basemap, layerControl);
+    fitTo(map, cfg.bounds);
+    hideTooltipsUnderPopups(map);
+
+    var state = { regency: cfg.regency || '', year: cfg.year, k: cfg.k, measure: cfg.measure };
+    var status = statusControl(map);
+    var classes = null;
+    var classesKey = null;
+
+    var villagePane = makePane(map, 'sinergi-villages', 400, true);
+    var zonePane = makePane(map, 'sinergi-zones', 430, true);
+
+    function hasHouseholds(props) { return Number(props.households) > 0; }
+    function styleFor(feature) {
+      var p = feature.properties || {};
+      var value = measureValue(p, state.measure);
+      var cls = hasHouseholds(p) && value !== null && classes ? classOf(classes, value) : null;
+      return {
+        color: '#6b6b6b', weight: 0.5, opacity: 0.8,
+        fillColor: cls ? cls.colour : EMPTY_COLOUR, fillOpacity: cls ? 0.8 : 0.55
+      };
+    }
+
+    var villages = L.geoJSON(null, {
+      pane: villagePane,
+      style: styleFor,
+      onEachFeature: function (feature, layer) {
+        layer.bindTooltip(esc((feature.properties || {}).name), { sticky: true, direction: 'top' });
+        layer.on('mouseover', function () { layer.setStyle({ weight: 2, color: '#000' }); });
+        layer.on('mouseout', function () { villages.resetStyle(layer); });
+        layer.on('click', function (e) {
+          L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(villagePopup(feature)).openOn(map);
+        });
+      }
+    }).addTo(map);
+    layerControl.addOverlay(villages, t('villages'));
+
+    // The household list filtered by the village's database id (properties.id).
+    function householdListLink(p) {
+      if (p.id === undefined || p.id === null) { return ''; }
+      return '<a class="btn btn-sm btn-primary sinergi-household-list" target="_top" href="' +
+        esc(withQuery(cfg.urls.householdList, { _flt_0_village: p.id })) + '">' + esc(t('openHouseholdList')) + '</a>';
+    }
+
+    function villagePopup(feature) {
+      var p = feature.properties || {};
+      var rows = [
+        [t('households'), num(p.households)],
+        [t('m_desil1'), num(p.desil1)],
+        [t('reached'), num(p.reached)],
+        [t('m_coverage'), num(p.coverage, 1) + (p.coverage !== null && p.coverage !== undefined ? ' %' : '')],
+        [t('m_multi_program'), num(p.multi_program)],
+        [t('m_gaps', { k: state.k }), num(p.gaps)]
+      ];
+      var sub = [p.kind, p.code].filter(Boolean).map(esc).join(' · ');
+      var where = [p.district ? t('districtPrefix') + ' ' + p.district : '', p.regency].filter(Boolean).map(esc).join(', ');
+      return '<div class="sinergi-popup" data-village-code="' + esc(p.code) + '">' +
+        '<h6>' + esc(p.name) + '</h6>' +
+        '<div class="sinergi-sub">' + sub + (where ? '<br>' + where : '') + '</div>' +
+        '<table><tbody>' + rows.map(function (r) {
+          return '<tr><td>' + esc(r[0]) + '</td><td class="num">' + esc(r[1]) + '</td></tr>';
+        }).join('') + '</tbody></table>' + householdListLink(p) + '</div>';
+    }
+
+    // Zones: outlines above the villages (clicking inside a zone still reaches the village).
+    var zones = L.geoJSON(null, {
+      pane: zonePane,
+      style: function (f) {
+        var level = Number((f.properties || {}).priority_level);
+        return { color: level === 1 ? '#08306b' : '#2171b5', weight: level === 1 ? 3.5 : 2.5,
+                 dashArray: '8 5', fill: false, opacity: 0.95 };
+      },
+      onEachFeature: function (feature, layer) {
+        var p = feature.properties || {};
+        layer.bindPopup('<div class="sinergi-popup"><h6>' + esc(p.name) + '</h6><table><tbody>' +
+          '<tr><td>' + esc(t('year')) + '</td><td class="num">' + esc(p.year) + '</td></tr>' +
+          '<tr><td>' + esc(t('priorityLevel')) + '</td><td class="num">' + esc(p.priority_level) + '</td></tr>' +
+          (p.basis ? '<tr><td>' + esc(t('basis')) + '</td><td class="num">' + esc(p.basis) + '</td></tr>' : '') +
+          '</tbody></table></div>');
+        layer.bindTooltip(esc(p.name), { sticky: true });
+      }
+    }).addTo(map);
+    layerControl.addOverlay(zones, t('zones'));
+
+    var border = borders(map, cfg, state, layerControl, true);
+
+    // Legend
+    var legendEl;
+    control('bottomright', 'sinergi-legend leaflet-control', function (div) { legendEl = div; }).addTo(map);
+    function renderLegend() {
+      var title = t('m_' + state.measure, { k: state.k });
+      var items = (classes || []).map(function (c) {
+        return '<li><i style="background:' + c.colour + '"></i><span>' + esc(c.label) + '</span></li>';
+      });
+      items.push('<li><i style="background:' + EMPTY_COLOUR + ';opacity:.75"></i><span>' + esc(t('noHouseholds')) + '</span></li>');
+      items.push('<li><i class="sinergi-line" style="border-color:#08306b;border-top-style:dashed"></i><span>' +
+                 esc(t('zones')) + '</span></li>');
+      legendEl.setAttribute('data-measure', state.measure);
+      legendEl.innerHTML = '<h6>' + esc(title) + '</h6><ul>' + items.join('') + '</ul>';
+    }
+
+    function recolour() {
+      var key = [state.measure, state.year, state.k, state.regency].join('|');
+      if (key !== classesKey) {
+        var values = [];
+        villages.eachLayer(function (layer) {
+          var p = layer.feature.properties || {};
+          var v = measureValue(p, state.measure);
+          if (hasHouseholds(p) && v !== null) { values.push(v); }
+        });
+        classes = classesFor(state.measure, values);
+        classesKey = key;
+      }
+      villages.setStyle(styleFor);
+      renderLegend();
+    }
+
+    // Villages, simplified for the zoom by the endpoint; only the view (padded) from BBOX_ZOOM on.
+    var loaded = null;   // what the layer holds: {zoom, bbox (null = whole area), key}
+    var pending = null;  // the request under way, if any
+    var seq = 0;
+    function needsReload() {
+      var have = pending || loaded;
+      if (!have) { return true; }
+      if (have.zoom !== zoomLevel(map) || have.key !== dataKey()) { return true; }
+      return have.bbox !== null && !have.bbox.contains(map.getBounds());
+    }
+    function dataKey() { return [state.year, state.k, state.regency].join('|'); }
+    function loadVillages() {
+      if (!needsReload()) { return; }
+      var zoom = zoomLevel(map);
+      var bbox = zoom >= BBOX_ZOOM ? map.getBounds().pad(0.5) : null;
+      var key = dataKey();
+      var mine = ++seq;
+      pending = { zoom: zoom, bbox: bbox, key: key };
+      setBodyState('villages-state', 'loading');
+      status(t('loadingVillages'));
+      getJSON(withQuery(cfg.urls.villages, {
+        zoom: zoom, year: state.year, k: state.k, regency: state.regency, bbox: bbox ? bbox.toBBoxString() : ''
+      })).then(function (fc) {
+        if (mine !== seq) { return; }
+        villages.clearLayers();
+        villages.addData(fc);
+        loaded = pending;
+        pending = null;
+        var n = (fc.features || []).length;
+        recolour();
+        status(t('villagesShown', { n: num(n) }));
+        setBodyState('villages-loaded', n);
+        setBodyState('villages-state', 'ready');
+      }).catch(function (err) {
+        if (mine !== seq) { return; }
+        pending = null;
+        status(t('loadFailed', { error: err.message }), true);
+        setBodyState('villages-state', 'error');
+      });
+    }
+    var zonesYear = null;
+    function loadZones() {
+      if (zonesYear === state.year) { return; }
+      zonesYear = state.year;
+      var year = state.year;
+      getJSON(withQuery(cfg.urls.zones, { year: year })).then(function (fc) {
+        if (year !== state.year) { return; }
+        zones.clearLayers();
+        zones.addData(fc);
+        setBodyState('zones-loaded', (fc.features || []).length);
+      }).catch(function (err) { status(t('loadFailed', { error: err.message }), true); });
+    }
+    function params() {
+      return { regency: cfg.canChooseRegency ? state.regency : '', year: state.year, k: state.k, measure: state.measure };
+    }
+
+    // Filter panel
+    control('topleft', 'sinergi-panel leaflet-control', function (panel) {
+      regencyChooser(panel, cfg, state, function (value) {
+        state.regency = value;
+        reloadWith(params());
+      });
+      select(panel, 'sinergi-measure', t('colourBy'), cfg.measures, state.measure, function (value) {
+        state.measure = value;
+        syncUrl(params());
+        recolour();
+      });
+      select(panel, 'sinergi-year', t('year'), cfg.years.map(function (y) { return { value: y, label: String(y) }; }),
+        state.year, function (value) {
+          state.year = Number(value);
+          syncUrl(params());
+          loadVillages();
+          loadZones();
+        });
+      var ks = [];
+      for (var k = 1; k <= cfg.maxDesil; k++) { ks.push({ value: k, label: t('kOption', { k: k }) }); }
+      select(panel, 'sinergi-k', t('gapThreshold'), ks, state.k, function (value) {
+        state.k = Number(value);
+        syncUrl(params());
+        loadVillages();
+      });
+    }).addTo(map);
+
+    renderLegend();
+    map.on('moveend', debounce(function () { loadVillages(); border.reload(); }, 250));
+    loadVillages();
+    loadZones();
+    border.reload();
+
+    SinergiMaps.current = {
+      map: map,
+      state: state,
+      villages: villages,
+      zones: zones,
+      features: function () {
+        var out = [];
+        villages.eachLayer(function (layer) { out.push(layer.feature.properties); });
+        return out;
+      },
+      villageLayer: function (code) {
+        var found = null;
+        villages.eachLayer(function (layer) { if (layer.feature.properties.code === code) { found = layer; } });
+        return found;
+      },
+      legend: function () { return legendEl; }
+    };
+    return SinergiMaps.current;
+  }
+
+  // --- household map ---------------------------------------------------------------------------
+  var householdColouring = 'desil';
+
+  function householdValue(p) {
+    if (householdColouring === 'programs') {
+      var n = Array.isArray(p.programs) ? p.programs.length : p.programs;
+      return (n === null || n === undefined || n === '') ? null : Number(n);
+    }
+    return (p.desil === null || p.desil === undefined || p.desil === '') ? null : Number(p.desil);
+  }
+  // The colour classes of the current colouring, in legend order; the last one is "unknown".
+  function householdPalette() {
+    return (householdColouring === 'programs' ? PROGRAM_COLOURS : DESIL_COLOURS).concat([UNKNOWN_COLOUR]);
+  }
+  function householdClass(value) {
+    var palette = householdPalette();
+    if (value === null || isNaN(value)) { return palette.length - 1; }
+    if (householdColouring === 'programs') { return Math.min(3, Math.max(0, Math.round(value))); }
+    var d = Math.round(value);
+    return d >= 1 && d <= DESIL_COLOURS.length ? d - 1 : palette.length - 1;
+  }
+  function householdColour(value) { return householdPalette()[householdClass(value)]; }
+
+  // Cluster icon: the count inside a ring showing the mix of desil / program counts of its points.
+  SinergiMaps.clusterIcon = function (cluster) {
+    var markers = cluster.getAllChildMarkers();
+    var palette = householdPalette();
+    var counts = palette.map(function () { return 0; });
+    for (var i = 0; i < markers.length; i++) { counts[markers[i].sinergiClass] += 1; }
+    var stops = [];
+    var done = 0;
+    counts.forEach(function (n, c) {
+      if (!n) { return; }
+      var from = 100 * done / markers.length;
+      done += n;
+      stops.push(palette[c] + ' ' + from.toFixed(2) + '% ' + (100 * done / markers.length).toFixed(2) + '%');
+    });
+    var count = cluster.getChildCount();
+    var size = count < 100 ? 36 : count < 1000 ? 42 : count < 10000 ? 50 : 58;
+    return L.divIcon({
+      html: '<div style="width:' + size + 'px;height:' + size + 'px;background:conic-gradient(' + stops.join(',') +
+        ')"><span>' + num(count) + '</span></div>',
+      className: 'sinergi-cluster',
+      iconSize: L.point(size, size)
+    });
+  };
+
+  // Vector tiles (gis/tiles.py): from z12 one point per household (desil, programs; the
+  // feature id is the household id); below, one point per village with `count` (households)
+  // and `desil1` (those in desil 1).
+  var RAW_TILE_ZOOM = 12;
+  var GROUP_COLOUR = '#54278f';
+  function tileCount(p) { return Number(p.count || 1); }
+  SinergiMaps.householdTileStyle = function (p) {
+    var count = tileCount(p);
+    var colour;
+    if (p.count !== undefined) {
+      colour = householdColouring === 'desil' && p.desil1 !== undefined
+        ? RAMPS.desil1[Math.min(4, Math.floor(5 * Number(p.desil1) / Math.max(1, count)))] : GROUP_COLOUR;
+    } else {
+      colour = householdColour(householdValue(p));
+    }
+    return {
+      radius: count > 1 ? Math.min(12, 3 + 1.8 * Math.log(count)) : 5,  // small: tiles clip at their edge
+      fill: true, fillColor: colour, fillOpacity: 0.85,
+      color: '#333', weight: count > 1 ? 0.5 : 1, opacity: 0.9
+    };
+  };
+
+  function householdMap(map, cfg, handles) {
+    locale = cfg.locale || locale;
+    labels = cfg.labels || {};
+    householdColouring = cfg.colour || 'desil';
+    DESIL_COLOURS = DESIL_PALETTES[cfg.maxDesil > 4 ? 10 : 4].slice(0, cfg.maxDesil || 4);
+    var layerControl = handles.layerControl;
+    guardBasemap(map, handles.basemap, layerControl);
+    fitTo(map, cfg.bounds);
+
+    var state = { regency: cfg.regency || '', year: cfg.year, colour: householdColouring };
+    var status = statusControl(map);
+    var border = borders(map, cfg, state, layerControl, !!state.regency);
+
+    function householdPopup(p) {
+      var programs = Array.isArray(p.programs) ? p.programs : null;
+      var programCount = programs ? programs.length : p.programs;
+      var statusLabel = (cfg.statusLabels || {})[p.location_status] || p.location_status;
+      var rows = [
+        [t('desil'), p.desil === null || p.desil === undefined ? '–' : p.desil],
+        [t('programsInYear', { year: state.year }), num(programCount) +
+          (programs && programs.length ? ' (' + programs.join(', ') + ')' : '')],
+        [t('noKk'), p.no_kk || '–'],
+        [t('locationStatus'), statusLabel || '–']
+      ].filter(function (row, i) { return i < 2 || (i === 2 ? p.no_kk !== undefined : p.location_status !== undefined); });
+      return '<div class="sinergi-popup" data-household-id="' + esc(p.id) + '">' +
+        '<h6>' + esc(t('householdNo', { id: p.id })) + '</h6>' +
+        '<table><tbody>' + rows.map(function (r) {
+          return '<tr><td>' + esc(r[0]) + '</td><td class="num">' + esc(r[1]) + '</td></tr>';
+        }).join('') + '</tbody></table>' +
+        '<a class="btn btn-sm btn-primary sinergi-household-show" target="_top" href="' +
+        esc(cfg.urls.householdShow.replace('__id__', encodeURIComponent(p.id))) + '">' +
+        esc(t('openHousehold')) + '</a></div>';
+    }
+
+    // Legend
+    var legendEl;
+    control('bottomright', 'sinergi-legend leaflet-control', function (div) { legendEl = div; }).addTo(map);
+    function renderLegend() {
+      var items = [];
+      if (householdColouring === 'programs') {
+        ['0', '1', '2', '3+'].forEach(function (label, i) {
+          items.push('<li><i class="sinergi-dot" style="background:' + PROGRAM_COLOURS[i] + '"></i><span>' +
+                     esc(label) + '</span></li>');
+        });
+      } else {
+        DESIL_COLOURS.forEach(function (colour, i) {
+          items.push('<li><i class="sinergi-dot" style="background:' + colour + '"></i><span>' +
+                     esc(t('desilN', { n: i + 1 })) + '</span></li>');
+        });
+      }
+      items.push('<li><i class="sinergi-dot" style="background:' + UNKNOWN_COLOUR + '"></i><span>' +
+                 esc(t('unknown')) + '</span></li>');
+      if (cfg.mode === 'tiles') {  // the grouped points below the aggregation zoom
+        items.push('<li class="sinergi-legend-sub"><span>' + esc(householdColouring === 'desil'
+          ? t('groupsDesil1') : t('groups')) + '</span></li>');
+        if (householdColouring === 'desil') {
+          RAMPS.desil1.forEach(function (colour, i) {
+            items.push('<li><i class="sinergi-dot" style="background:' + colour + '"></i><span>' +
+                       num(20 * i) + '–' + num(20 * (i + 1)) + ' %</span></li>');
+          });
+        } else {
+          items.push('<li><i class="sinergi-dot" style="background:' + GROUP_COLOUR + '"></i><span>' +
+                     esc(t('groupOfHouseholds')) + '</span></li>');
+        }
+      }
+      legendEl.setAttribute('data-colour', householdColouring);
+      legendEl.innerHTML = '<h6>' + esc(householdColouring === 'programs' ? t('legendPrograms', { year: state.year })
+        : t('legendDesil')) + '</h6><ul>' + items.join('') + '</ul><div class="sinergi-note">' +
+        esc(cfg.mode === 'cluster' ? t('clusterNote') : t('tilesNote')) + '</div>';
+    }
+
+    function params() {
+      return { regency: cfg.canChooseRegency ? state.regency : '', year: state.year, colour: state.colour,
+               mode: cfg.requestedMode || '' };
+    }
+
+    var reloadPoints = function () {};
+    var recolourPoints = function () {};
+
+    if (cfg.mode === 'cluster' && handles.cluster) {
+      var cluster = handles.cluster;
+      var markers = [];
+      var seq = 0;
+      cluster.on('click', function (e) {
+        var layer = e.layer;
+        L.popup({ maxWidth: 320 }).setLatLng(layer.getLatLng())
+          .setContent(householdPopup(layer.feature.properties || {})).openOn(map);
+      });
+      var loadPage = function (url, mine, loadedSoFar) {
+        return getJSON(url).then(function (fc) {
+          if (mine !== seq) { return; }
+          var batch = [];
+          (fc.features || []).forEach(function (f) {
+            if (!f.geometry || f.geometry.type !== 'Point') { return; }
+            var c = f.geometry.coordinates;
+            f.properties = f.properties || {};
+            if (f.properties.id === undefined) { f.properties.id = f.id; }
+            var value = householdValue(f.properties);
+            var m = L.circleMarker([c[1], c[0]], {
+              radius: 6, color: '#333', weight: 1, fillColor: householdColour(value), fillOpacity: 0.9
+            });
+            m.feature = f;
+            m.sinergiClass = householdClass(value);
+            batch.push(m);
+          });
+          markers = markers.concat(batch);
+          cluster.addLayers(batch);
+          var total = loadedSoFar + batch.length;
+          setBodyState('households-loaded', total);
+          status(t('loadedHouseholds', { n: num(total) }));
+          var next = fc.next || (fc.links || []).filter(function (l) { return l.rel === 'next'; }).map(function (l) {
+            return l.href;
+          })[0];
+          if (next && batch.length) { return loadPage(next, mine, total); }
+          setBodyState('households-state', 'ready');
+          status(t('householdsShown', { n: num(total) }));
+          return null;
+        });
+      };
+      reloadPoints = function () {
+        var mine = ++seq;
+        cluster.clearLayers();
+        markers = [];
+        setBodyState('households-state', 'loading');
+        status(t('loadingHouseholds'));
+        // A regency chosen from the province: the households within its extent. A user bound
+        // to a regency gets all of theirs (the endpoint's scope), also points lying outside it.
+        var bbox = cfg.canChooseRegency && state.regency && cfg.bounds
+          ? [cfg.bounds[0][1], cfg.bounds[0][0], cfg.bounds[1][1], cfg.bounds[1][0]].join(',') : '';
+        loadPage(withQuery(cfg.urls.households, { year: state.year, limit: PAGE_SIZE, bbox: bbox }), mine, 0).catch(function (err) {
+          if (mine !== seq) { return; }
+          status(t('loadFailed', { error: err.message }), true);
+          setBodyState('households-state', 'error');
+        });
+      };
+      recolourPoints = function () {
+        markers.forEach(function (m) {
+          var value = householdValue(m.feature.properties);
+          m.sinergiClass = householdClass(value);
+          m.setStyle({ fillColor: householdColour(value) });
+        });
+        cluster.refreshClusters();
+      };
+      SinergiMaps.currentCluster = cluster;
+    } else if (handles.tiles) {
+      var tiles = handles.tiles;
+      tiles.on('click', function (e) {
+        var p = L.extend({}, (e.layer && e.layer.properties) || {});
+        // VectorGrid's point symbols carry no latlng of their own: take the mouse position.
+        var latlng = e.originalEvent ? map.mouseEventToLatLng(e.originalEvent) : e.latlng;
+        if (p.count !== undefined) {  // a village's group: zoom in to its households
+          map.setView(latlng, Math.max(RAW_TILE_ZOOM, map.getZoom() + 1));
+          return;
+        }
+        // After the click has reached the map (which closes open popups on click).
+        window.setTimeout(function () {
+          L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(householdPopup(p)).openOn(map);
+        }, 0);
+      });
+      // Leaflet 1.9 asks a clicked point symbol for its latlng (it takes it for a marker); VectorGrid's
+      // point symbols know only their pixel in the tile. Teach their class once, from a drawn one.
+      var symbolsPatched = false;
+      var patchSymbols = function () {
+        if (symbolsPatched) { return; }
+        Object.keys(tiles._vectorTiles || {}).some(function (key) {
+          var drawn = tiles._vectorTiles[key]._features || {};
+          return Object.keys(drawn).some(function (id) {
+            var proto = Object.getPrototypeOf(drawn[id].feature);
+            if (!proto || !proto._makeFeatureParts || typeof proto.getLatLng !== 'function') { return false; }
+            var original = proto.getLatLng;
+            proto.getLatLng = function () {
+              var coord = this._renderer && this._renderer.getCoord && this._renderer.getCoord();
+              if (this._latlng || !coord || !this._point) { return original.call(this); }
+              var size = tiles.getTileSize();
+              return map.unproject(L.point(coord.x * size.x + this._point.x, coord.y * size.y + this._point.y), coord.z);
+            };
+            symbolsPatched = true;
+            return true;
+          });
+        });
+      };
+      tiles.on('tileload', patchSymbols);
+      tiles.on('loading', function () { setBodyState('households-state', 'loading'); });
+      tiles.on('load', function () { patchSymbols(); setBodyState('households-state', 'ready'); status(''); });
+      reloadPoints = function () {
+        tiles.setUrl(withQuery(cfg.urls.tiles, { year: state.year }));
+      };
+      recolourPoints = function () { tiles.redraw(); };
+      status('');
+    }
+
+    control('topleft', 'sinergi-panel leaflet-control', function (panel) {
+      regencyChooser(panel, cfg, state, function (value) {
+        state.regency = value;
+        reloadWith(params());
+      });
+      select(panel, 'sinergi-colour', t('colourBy'), cfg.colourings, state.colour, function (value) {
+        state.colour = householdColouring = value;
+        syncUrl(params());
+        recolourPoints();
+        renderLegend();
+      });
+      select(panel, 'sinergi-year', t('year'), cfg.years.map(function (y) { return { value: y, label: String(y) }; }),
+        state.year, function (value) {
+          state.year = Number(value);
+          syncUrl(params());
+          reloadPoints();
+          renderLegend();
+        });
+      var note = L.DomUtil.create('div', 'sinergi-note', panel);
+      note.textContent = cfg.mode === 'cluster' ? t('clusterMode') : t('tilesMode', { limit: num(cfg.clusterLimit) });
+    }).addTo(map);
+
+    renderLegend();
+    map.on('moveend', debounce(function () { border.reload(); }, 250));
+    border.reload();
+    if (cfg.mode === 'cluster') { reloadPoints(); }
+
+    SinergiMaps.current = {
+      map: map, state: state, cluster: handles.cluster, tiles: handles.tiles,
+      legend: function () { return legendEl; }
+    };
+    return SinergiMaps.current;
+  }
+
+  SinergiMaps.villageMap = villageMap;
+  SinergiMaps.householdMap = householdMap;
+  SinergiMaps.classesFor = classesFor;
+  window.SinergiMaps = SinergiMaps;
+})(window);

@@ -1,0 +1,139 @@
+"""The audit trail screen (Admin, Bappeda Provinsi): a read-only list with filters (entity,
+action, user, date range) and a CSV / XLSX export of what the filters select.
+
+Read-only by construction: the view has only list, show and export permissions (no add,
+edit, delete, no actions), and there is no API over the trail. Rows are scoped like every
+domain row (app/security/scope.py: nobody but Admin and Bappeda reaches them).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import abort, current_app, request
+from flask_appbuilder import expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name
+from flask_appbuilder.urltools import get_filter_args, get_order_args
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _
+from markupsafe import Markup
+from wtforms import SelectField
+
+from app.extensions import db
+from app.models.audit import AuditLog
+from app.models.jobs import ExportLog
+from app.services.complaints import WIB
+from app.views.base import ScopedModelView
+
+ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
+            "update_request", "complaint"]
+ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location", "assign", "handle", "resolve"]
+
+
+def _datetime(value) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _json_table(value) -> Markup | str:
+    """A before/after dict as a small two-column table; every key and value escaped."""
+    if not value:
+        return ""
+    rows = Markup("").join(
+        Markup("<tr><th>{}</th><td>{}</td></tr>").format(key, json.dumps(val, ensure_ascii=False)
+                                                         if isinstance(val, (dict, list)) else ("" if val is None else val))
+        for key, val in sorted(value.items()))
+    return Markup('<table class="table table-condensed table-bordered sinergi-audit-values">{}</table>').format(rows)
+
+
+class AuditLogView(ScopedModelView):
+    datamodel = SQLAInterface(AuditLog)
+    list_title = show_title = _("Audit trail")
+    base_permissions = ["can_list", "can_show", "can_export"]
+    label_columns = {"id": _("No."), "at": _("When"), "user_id": _("User id"), "username": _("User"),
+                     "action": _("Action"), "entity": _("Entity"), "entity_id": _("Row id"), "before": _("Before"),
+                     "after": _("After"), "note": _("Note"), "prev_hash": _("Previous hash"), "hash": _("Hash")}
+    list_columns = ["id", "at", "username", "action", "entity", "entity_id", "note"]
+    show_columns = ["id", "at", "username", "user_id", "action", "entity", "entity_id", "note", "before", "after",
+                    "prev_hash", "hash"]
+    search_columns = ["entity", "action", "username", "at", "entity_id", "note"]
+    add_columns = edit_columns = ["note"]  # never offered: no add / edit permission exists
+    search_form_extra_fields = {
+        "entity": SelectField(_("Entity"), choices=[(e, e) for e in ENTITIES]),
+        "action": SelectField(_("Action"), choices=[(a, a) for a in ACTIONS]),
+    }
+    formatters_columns = {"at": _datetime, "before": _json_table, "after": _json_table,
+                          "note": lambda v: "" if v is None else v}
+    base_order = ("id", "desc")
+    list_template = "audit/list.html"
+
+    # No actions on the trail (ScopedModelView's action endpoints would look one up).
+    @expose("/action/<string:name>/<pk>", methods=["GET"])
+    def action(self, name, pk):
+        abort(404)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        abort(404)
+
+    @expose("/export/")
+    @has_access
+    @permission_name("export")
+    def export(self):
+        """The rows the list's current filters select (all pages), newest first, as CSV
+        (``?format=csv&sep=;``) or XLSX; the export itself is logged (ExportLog)."""
+        from app import exports
+
+        fmt = request.args.get("format", "csv")
+        if fmt not in exports.FORMATS:
+            abort(400, gettext("format must be csv or xlsx"))
+        try:
+            sep = exports.separator(request.args.get("sep"))
+        except ValueError as exc:
+            abort(400, str(exc))
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        filters = self._filters.get_joined_filters(self._base_filters)
+        order_column, order_direction = (get_order_args().get(self.__class__.__name__) or self.base_order)
+        query = self.datamodel.apply_all(db.session.query(AuditLog), filters, order_column, order_direction)
+        total = query.order_by(None).count()
+        user = current_app.appbuilder.sm.current_user
+        db.session.add(ExportLog(user_id=getattr(user, "id", None), username=getattr(user, "username", None),
+                                 what="audit_log", format=fmt, rows=total,
+                                 filters={k: v for k, v in request.args.items() if k.startswith("_flt_")}))
+        db.session.commit()
+        columns = [
+            ("id", gettext("No."), "int"),
+            ("at", gettext("When"), "datetime"),
+            ("username", gettext("User"), "text"),
+            ("user_id", gettext("User id"), "int"),
+            ("action", gettext("Action"), "text"),
+            ("entity", gettext("Entity"), "text"),
+            ("entity_id", gettext("Row id"), "int"),
+            (lambda r: None if r.before is None else json.dumps(r.before, ensure_ascii=False, sort_keys=True),
+             gettext("Before"), "text"),
+            (lambda r: None if r.after is None else json.dumps(r.after, ensure_ascii=False, sort_keys=True),
+             gettext("After"), "text"),
+            ("note", gettext("Note"), "text"),
+            ("hash", gettext("Hash"), "text"),
+        ]
+        rows = (_Row(r) for r in query.yield_per(1000))
+        stamp = dt.datetime.now(WIB).strftime("%Y%m%d-%H%M")
+        return exports.export(fmt, rows, columns, f"jejak_audit_{stamp}", sep=sep, sheet_name="Audit")
+
+
+class _Row:
+    """An audit row with its time in WIB and without a time zone (spreadsheets have none)."""
+
+    def __init__(self, row: AuditLog):
+        self._row = row
+        self.at = row.at.astimezone(WIB).replace(tzinfo=None) if row.at else None
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
+
+
+def register(appbuilder) -> None:
+    appbuilder.add_view(AuditLogView, "Audit trail", label=_("Audit trail"), icon="fa-shield", category="Audit",
+                        category_label=_("Audit"), category_icon="fa-shield")
