@@ -25,6 +25,7 @@ from app.models.audit import AuditLog
 from app.models.jobs import ExportLog
 from app.services.complaints import WIB
 from app.views.base import ScopedModelView
+from app.views.workflow import NoActionsMixin
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
             "update_request", "complaint"]
@@ -48,7 +49,7 @@ def _json_table(value) -> Markup | str:
     return Markup('<table class="table table-condensed table-bordered sinergi-audit-values">{}</table>').format(rows)
 
 
-class AuditLogView(ScopedModelView):
+class AuditLogView(NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(AuditLog)
     list_title = show_title = _("Audit trail")
     base_permissions = ["can_list", "can_show", "can_export"]
@@ -68,15 +69,6 @@ class AuditLogView(ScopedModelView):
                           "note": lambda v: "" if v is None else v}
     base_order = ("id", "desc")
     list_template = "audit/list.html"
-
-    # No actions on the trail (ScopedModelView's action endpoints would look one up).
-    @expose("/action/<string:name>/<pk>", methods=["GET"])
-    def action(self, name, pk):
-        abort(404)
-
-    @expose("/action_post", methods=["POST"])
-    def action_post(self):
-        abort(404)
 
     @expose("/export/")
     @has_access

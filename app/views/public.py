@@ -164,6 +164,20 @@ class PublicComplaintView(BaseView):
         return response
 
 
+    @expose("/batas/kabupaten")
+    @has_access
+    @permission_name("access")
+    def regency_outlines(self):
+        """Every kabupaten/kota, simplified to ~300 m (about 65 kB): orientation on the form's map
+        when no base layer is configured."""
+        rows = db.session.execute(select(Regency.id, Regency.name, func.ST_AsGeoJSON(
+            func.ST_SimplifyPreserveTopology(Regency.geom, 0.003), 4)).order_by(Regency.code)).all()
+        response = jsonify({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": json.loads(g), "properties": {"id": i, "name": n}} for i, n, g in rows]})
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
 class PublicTicketView(BaseView):
     """/pengaduan/tiket/: the status of one ticket, by its code."""
 

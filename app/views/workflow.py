@@ -26,10 +26,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.extensions import db
 from app.labels import LABELS
-from app.models.areas import District, Village
+from app.models.areas import Village
 from app.models.audit import AuditLog
 from app.models.households import Household, lon_lat_of
-from app.models.users import SinergiUser
 from app.models.workflow import Complaint, UpdateEvidence, UpdateRequest
 from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS, current_scope
@@ -90,6 +89,19 @@ def count_label(text, key: str, compute) -> LazyString:
         return f"{text} ({_cached_count(key, lambda: compute(db.session, user))})"
 
     return LazyString(render)
+
+
+class NoActionsMixin:
+    """These views have no @action: answer 404 rather than look one up (ScopedModelView's
+    action endpoints would fail on an unknown name)."""
+
+    @expose("/action/<string:name>/<pk>", methods=["GET"])
+    def action(self, name, pk):
+        abort(404)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        abort(404)
 
 
 # --- list presets: "?preset=..." narrows a list (pagination and sorting keep it) ---------------
@@ -243,7 +255,7 @@ def _state_label(value):
     return requests_service.STATE_LABELS.get(value, value)
 
 
-class UpdateRequestView(ScopedModelView):
+class UpdateRequestView(NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(UpdateRequest)
     list_title = _("Data update requests")
     show_title = _("Data update request")
@@ -537,7 +549,7 @@ PRESET_TITLES = {"overdue": _("Overdue complaints"), "baru": _("New complaints")
                  "mine": _("Complaints I handle")}
 
 
-class ComplaintView(ScopedModelView):
+class ComplaintView(NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(Complaint)
     list_title = _("Complaints")
     show_title = _("Complaint")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import secrets
 import socket
 import struct
 import subprocess

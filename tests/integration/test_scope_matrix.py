@@ -19,13 +19,17 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from app.api.base import ScopedModelRestApi
-from app.models import (Agency, District, Enrolment, Household, HouseholdMember, PovertyIndicator, PriorityZone,
-                        Program, Province, Regency, TkpkDocument, TkpkInstitution, TkpkMember, Village)
+from app.models import (Agency, AuditLog, Complaint, District, Enrolment, Household, HouseholdMember,
+                        PovertyIndicator, PriorityZone, Program, Province, Regency, TkpkDocument, TkpkInstitution,
+                        TkpkMember, UpdateRequest, Village)
 from app.security.scope import RULES, ScopeFilter
 from app.views.base import ScopedModelView
 from tests.conftest import DEMO_PASSWORD
 
 AREA_MODELS = {Province, Regency, District, Village}
+# Workflow and log models: scoped by regency (requests, complaints) or Admin/Bappeda only
+# (audit); their screens are checked below and in their own test modules.
+WORKFLOW_MODELS = {UpdateRequest, Complaint, AuditLog}
 DOMAIN_MODELS = {Agency, TkpkInstitution, TkpkMember, TkpkDocument, Program, Household, HouseholdMember, Enrolment,
                  PriorityZone, PovertyIndicator}
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (the users' own) and Lampung Selatan
@@ -133,7 +137,7 @@ def test_no_other_model_view_escapes_the_scope(app):
         model = getattr(getattr(view, "datamodel", None), "obj", None)
         if model is None or model.__tablename__.startswith("ab_"):
             continue
-        assert model in DOMAIN_MODELS | AREA_MODELS, f"{view} over {model} is not in the scope matrix"
+        assert model in DOMAIN_MODELS | AREA_MODELS | WORKFLOW_MODELS, f"{view} over {model} is not in the scope matrix"
         if isinstance(view, (ModelView, ModelRestApi)):
             assert any(f[1] is ScopeFilter for f in view.base_filters), view
 
@@ -324,3 +328,39 @@ def test_operator_cannot_create_outside_their_regency(app, rows):
     assert r.status_code == 403, r.data
     with app.app_context():
         assert db.session.execute(select(Household.id).where(Household.no_kk == "1801041501990003")).first() is None
+
+
+def test_workflow_rows_of_another_regency(app, rows):
+    """Requests and complaints of Lampung Selatan are invisible to the Lampung Timur operator and
+    visible to Bappeda; the audit trail is for Admin and Bappeda only."""
+    import datetime as dt
+
+    from app.extensions import appbuilder, db
+
+    with app.app_context():
+        other = db.session.execute(select(Regency).where(Regency.code == OTHER)).scalar_one()
+        village = db.session.execute(select(Village).join(District).where(District.regency_id == other.id)
+                                     .limit(1)).scalar_one()
+        household = db.session.get(Household, rows["other"][Household])
+        request = UpdateRequest(kind="hapus", household=household, regency=other, removal_reason="pindah",
+                                state="diajukan", created_by="uji")
+        complaint = Complaint(ticket="PGD-MATRIKS01", category="lainnya", village=village, regency=other,
+                              description="uji matriks", deadline=dt.date.today())
+        db.session.add_all([request, complaint])
+        db.session.commit()
+        targets = {}
+        for view in appbuilder.baseviews:
+            model = getattr(getattr(view, "datamodel", None), "obj", None)
+            if model in (UpdateRequest, Complaint, AuditLog) and isinstance(view, ModelView):
+                targets[model] = view.route_base
+        audit_id = db.session.execute(select(AuditLog.id).limit(1)).scalar()
+        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id}
+    assert set(targets) == {UpdateRequest, Complaint, AuditLog}
+    operator, bappeda = app.test_client(), app.test_client()
+    _login(operator, "op1807")
+    _login(bappeda, "bappeda")
+    for model, base in targets.items():
+        assert operator.get(f"{base}/show/{ids[model]}").status_code in (403, 404), base
+        listing = operator.get(f"{base}/list/")
+        assert listing.status_code == 403 or f"{base}/show/{ids[model]}\"" not in listing.text, base
+        assert bappeda.get(f"{base}/show/{ids[model]}").status_code == 200, base

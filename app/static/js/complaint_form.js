@@ -71,6 +71,19 @@
   el.sinergiMap = map;
   var marker = null;
   var outline = null;
+  var regencies = null;
+
+  // The kabupaten/kota outlines, for orientation (and to pick the kabupaten by clicking its name).
+  fetch(el.getAttribute('data-regencies-url'), { credentials: 'same-origin' })
+    .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+    .then(function (collection) {
+      regencies = L.geoJSON(collection, {
+        style: { color: '#7f8c8d', weight: 1, fillOpacity: 0.03 }, interactive: false
+      }).addTo(map);
+      regencies.bringToBack();
+      el.setAttribute('data-regencies-loaded', '1');
+    })
+    .catch(function (err) { el.setAttribute('data-regencies-error', err.message); });
 
   function parse(text) {
     var value = (text || '').trim().replace(/\u2212/g, '-').replace(/\s/g, '');
