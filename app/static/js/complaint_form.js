@@ -73,7 +73,7 @@
   var outline = null;
   var regencies = null;
 
-  // The kabupaten/kota outlines, for orientation (and to pick the kabupaten by clicking its name).
+  // The kabupaten/kota outlines, for orientation when there is no base layer.
   fetch(el.getAttribute('data-regencies-url'), { credentials: 'same-origin' })
     .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
     .then(function (collection) {
