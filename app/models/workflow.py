@@ -26,11 +26,12 @@ class UpdateRequest(Model):
         CheckConstraint(_in("state", REQUEST_STATES), name="state_valid"),
         CheckConstraint(f"removal_reason IS NULL OR {_in('removal_reason', REMOVAL_REASONS)}",
                         name="removal_reason_valid"),
-        CheckConstraint("kind = 'baru' OR household_id IS NOT NULL", name="household_needed"),
     )
     id = Column(Integer, primary_key=True)
     kind = Column(String(8), nullable=False)
     state = Column(String(14), nullable=False, default="draft", index=True)
+    # Needed for ubah/hapus (checked by app/services/update_requests.py); becomes NULL once an
+    # approved removal deletes the household, so the database cannot insist on it.
     household_id = Column(Integer, ForeignKey("household.id", ondelete="SET NULL"), index=True)
     household = relationship("Household")
     regency_id = Column(Integer, ForeignKey("regency.id"), nullable=False, index=True)

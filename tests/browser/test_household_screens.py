@@ -57,6 +57,8 @@ def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, vi
     assert page.locator("#point-picker path.leaflet-interactive, #point-picker svg path").count() >= 1
 
     # Click the map inside the village: the inputs follow, a marker appears.
+    # The navbar may wrap to two rows: bring the whole map into the viewport before clicking on it.
+    page.locator("#point-picker").scroll_into_view_if_needed()
     spot = map_point(page, "#point-picker", village.lat, village.lon)
     page.mouse.click(spot["x"], spot["y"])
     page.wait_for_selector("#point-picker .leaflet-marker-icon")
