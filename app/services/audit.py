@@ -52,6 +52,22 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal for the trail: "" and None alike; geometry text compared as geometry."""
+    if old in (None, "") and new in (None, ""):
+        return True
+    if isinstance(old, str) and isinstance(new, str) and (old.upper().startswith("SRID=") or
+                                                          new.upper().startswith("SRID=")):
+        try:
+            from shapely import wkt
+
+            strip = (lambda t: t.split(";", 1)[1] if t.upper().startswith("SRID=") else t)
+            return wkt.loads(strip(old)).equals_exact(wkt.loads(strip(new)), 1e-9)
+        except Exception:
+            return False
+    return old == new
+
+
 def _columns(obj) -> dict[str, Any]:
     mapper = inspect(obj).mapper
     return {c.key: _plain(getattr(obj, c.key)) for c in mapper.column_attrs
@@ -66,8 +82,11 @@ def _changes(obj) -> tuple[dict, dict]:
             continue
         history = state.attrs[attr.key].history
         if history.has_changes():
-            before[attr.key] = _plain(history.deleted[0]) if history.deleted else None
-            after[attr.key] = _plain(history.added[0]) if history.added else None
+            old = _plain(history.deleted[0]) if history.deleted else None
+            new = _plain(history.added[0]) if history.added else None
+            if _same(old, new):
+                continue  # a form writing back what was there (a point as EWKT, "" for None)
+            before[attr.key], after[attr.key] = old, new
     return before, after
 
 
