@@ -8,13 +8,13 @@ import csv
 import io
 import itertools
 import secrets
-from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
 from tests.conftest import DEMO_PASSWORD, flask_cli
+from tests.forms import FormValues
 
 OWN = "18.07"
 RUN = secrets.randbelow(90) + 10
@@ -130,42 +130,6 @@ def make_household(app, village, with_point: bool = True) -> int:
                kk=new_kk(), nik=new_nik(), v=village[0], p=with_point, x=round(village[2], 6),
                y=round(village[3], 6))[0][0]
 
-
-class FormValues(HTMLParser):
-    """The current values of a FAB form (inputs, selected options, textareas)."""
-
-    def __init__(self):
-        super().__init__()
-        self.values: list[tuple[str, str]] = []
-        self._select = self._textarea = None
-        self._text = ""
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button", "file"):
-            if a.get("type") == "checkbox" and "checked" not in a:
-                return
-            self.values.append((a["name"], a.get("value") or ""))
-        elif tag == "select" and a.get("name"):
-            self._select = a["name"]
-        elif tag == "option" and self._select and "selected" in a:
-            self.values.append((self._select, a.get("value", "")))
-        elif tag == "textarea" and a.get("name"):
-            self._textarea, self._text = a["name"], ""
-
-    def handle_data(self, data):
-        if self._textarea:
-            self._text += data
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            self.values.append((self._textarea, self._text.strip()))
-            self._textarea = None
-
-
-# --- each path leaves exactly the expected rows ----------------------------------------------------
 
 @pytest.mark.parametrize("with_point", [True, False], ids=["with-point", "without-point"])
 def test_a_change_through_the_screen_leaves_one_row(app, client, village, with_point):

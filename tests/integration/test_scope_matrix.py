@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from flask_appbuilder import ModelView
@@ -25,6 +24,7 @@ from app.models import (Agency, AuditLog, Complaint, District, Enrolment, Househ
 from app.security.scope import RULES, ScopeFilter
 from app.views.base import ScopedModelView
 from tests.conftest import DEMO_PASSWORD
+from tests.forms import FormValues
 
 AREA_MODELS = {Province, Regency, District, Village}
 # Workflow and log models: scoped by regency (requests, complaints) or Admin/Bappeda only
@@ -142,40 +142,6 @@ def test_no_other_model_view_escapes_the_scope(app):
             assert any(f[1] is ScopeFilter for f in view.base_filters), view
 
 
-class _FormValues(HTMLParser):
-    """Collects the current values of a FAB edit form (inputs, selects, textareas)."""
-
-    def __init__(self):
-        super().__init__()
-        self.values: list[tuple[str, str]] = []
-        self._select = self._textarea = None
-        self._text = ""
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button", "file"):
-            if a.get("type") == "checkbox" and "checked" not in a:
-                return
-            self.values.append((a["name"], a.get("value") or ""))
-        elif tag == "select" and a.get("name"):
-            self._select = a["name"]
-        elif tag == "option" and self._select and "selected" in a:
-            self.values.append((self._select, a.get("value", "")))
-        elif tag == "textarea" and a.get("name"):
-            self._textarea, self._text = a["name"], ""
-
-    def handle_data(self, data):
-        if self._textarea:
-            self._text += data
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            self.values.append((self._textarea, self._text.strip()))
-            self._textarea = None
-
-
 def _login(client, username):
     client.get("/logout/")
     r = client.post("/login/", data={"username": username, "password": DEMO_PASSWORD}, follow_redirects=False)
@@ -244,7 +210,7 @@ def test_screens(app, rows, username):
             elif expect_other == "readonly":
                 form = client.get(f"{base}/edit/{other}")
                 assert form.status_code == 200
-                parser = _FormValues()
+                parser = FormValues()
                 parser.feed(form.text)
                 r = client.post(f"{base}/edit/{other}", data=MultiDict(parser.values), follow_redirects=True)
                 assert "outside your area" in r.text or "di luar wilayah" in r.text, (username, base)
