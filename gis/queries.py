@@ -82,15 +82,18 @@ def _households(scope: Scope, regency_id: Optional[int] = None):
     return query
 
 
-def _counted_enrolments(year: int, scope: Scope):
-    return (select(Enrolment.household_id, Enrolment.program_id)
-            .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), _where(Enrolment, scope)))
+def _counted_enrolments(year: int, scope: Scope, dates=None):
+    """Counted enrolments of the year; with ``dates`` (first, last day), only those dated
+    inside them (a semester of an LP2KD report)."""
+    query = (select(Enrolment.household_id, Enrolment.program_id)
+             .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), _where(Enrolment, scope)))
+    return query if dates is None else query.where(Enrolment.date.between(*dates))
 
 
-def _program_counts(year: int, scope: Scope, regency_id: Optional[int] = None):
+def _program_counts(year: int, scope: Scope, regency_id: Optional[int] = None, dates=None):
     """Per scoped household: the number of distinct counted programs in the year (0 included)."""
     households = _households(scope, regency_id).subquery("h")
-    enrolments = _counted_enrolments(year, scope).subquery("e")
+    enrolments = _counted_enrolments(year, scope, dates).subquery("e")
     # Count per household first (grouping on the enrolment side only), then attach to every
     # scoped household: no GROUP BY over the household columns and their geometry.
     per_household = (select(enrolments.c.household_id, func.count(distinct(enrolments.c.program_id)).label("n"))
@@ -130,11 +133,11 @@ def village_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optio
     return conn.execute(query).mappings().all()
 
 
-def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
+def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None, dates=None):
     """Rows (program_a, code_a, program_b, code_b, households): scoped households receiving
     both programs (a <= b; the diagonal is each program's households)."""
     households = _households(scope, regency_id).subquery("h")
-    enrolments = (_counted_enrolments(year, scope)
+    enrolments = (_counted_enrolments(year, scope, dates)
                   .where(Enrolment.household_id.in_(select(households.c.household_id)))
                   .distinct().subquery("e"))
     a, b = enrolments.alias("a"), enrolments.alias("b")
@@ -215,9 +218,9 @@ def zone_households(conn: Connection, scope: Scope, zone_id: int):
 
 # --- gaps ---------------------------------------------------------------------------------------
 
-def _gap_households(year: int, scope: Scope, max_desil: int, regency_id: Optional[int] = None):
+def _gap_households(year: int, scope: Scope, max_desil: int, regency_id: Optional[int] = None, dates=None):
     members = _in_zone_households(scope, year, regency_id).subquery("m")
-    enrolled = _counted_enrolments(year, scope).subquery("e")
+    enrolled = _counted_enrolments(year, scope, dates).subquery("e")
     return (select(members.c.zone_id, members.c.household_id, members.c.village_id)
             .where(members.c.desil <= max_desil,
                    ~select(enrolled.c.household_id).where(enrolled.c.household_id == members.c.household_id)

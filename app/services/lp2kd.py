@@ -34,7 +34,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Optional
+from typing import Optional
 
 from sqlalchemy import and_, distinct, func, or_, select, true
 from sqlalchemy.engine import Connection
@@ -126,62 +126,26 @@ def _where(model, scope: Scope):
 # --- the shared building blocks with the period --------------------------------------------------
 
 def counted_enrolments(year: int, scope: Scope, dates: Optional[tuple[dt.date, dt.date]] = None):
-    """``gis.queries``' counted enrolments of the year (status usulan/ditetapkan/disalurkan,
-    scoped): (household_id, program_id); with ``dates``, only those dated inside them."""
-    query = gq._counted_enrolments(year, scope)
-    if dates is not None:
-        query = query.where(Enrolment.date.between(*dates))
-    return query
+    """``gis.queries``' counted enrolments of the year, only those dated inside ``dates``."""
+    return gq._counted_enrolments(year, scope, dates)
 
 
 def program_counts(year: int, scope: Scope, regency_id: Optional[int] = None,
                    dates: Optional[tuple[dt.date, dt.date]] = None):
-    """Per scoped household of the area: the number of distinct counted programs of the
-    period (0 included) — ``gis.queries._program_counts`` for the year."""
-    if dates is None:
-        return gq._program_counts(year, scope, regency_id)
-    households = gq._households(scope, regency_id).subquery("h")
-    enrolments = counted_enrolments(year, scope, dates).subquery("e")
-    return (select(households, func.count(distinct(enrolments.c.program_id)).label("programs"))
-            .select_from(households.outerjoin(enrolments, enrolments.c.household_id == households.c.household_id))
-            .group_by(*households.c))
+    """Per scoped household of the area: distinct counted programs of the period (0 included)."""
+    return gq._program_counts(year, scope, regency_id, dates)
 
 
 def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None,
                    dates: Optional[tuple[dt.date, dt.date]] = None):
-    """Rows (program_a, code_a, program_b, code_b, households) as ``gis.queries.program_matrix``
-    (which answers the year), for the period."""
-    if dates is None:
-        return gq.program_matrix(conn, year, scope, regency_id)
-    households = gq._households(scope, regency_id).subquery("h")
-    enrolments = (counted_enrolments(year, scope, dates)
-                  .where(Enrolment.household_id.in_(select(households.c.household_id)))
-                  .distinct().subquery("e"))
-    a, b = enrolments.alias("a"), enrolments.alias("b")
-    pa, pb = Program.__table__.alias("pa"), Program.__table__.alias("pb")
-    query = (select(a.c.program_id.label("program_a"), pa.c.code.label("code_a"),
-                    b.c.program_id.label("program_b"), pb.c.code.label("code_b"),
-                    func.count(distinct(a.c.household_id)).label("households"))
-             .select_from(a.join(b, and_(a.c.household_id == b.c.household_id, a.c.program_id <= b.c.program_id))
-                          .join(pa, pa.c.id == a.c.program_id).join(pb, pb.c.id == b.c.program_id))
-             .group_by(a.c.program_id, pa.c.code, b.c.program_id, pb.c.code)
-             .order_by(pa.c.code, pb.c.code))
-    return conn.execute(query).mappings().all()
+    """``gis.queries.program_matrix`` for the period."""
+    return gq.program_matrix(conn, year, scope, regency_id, dates)
 
 
 def gap_households(year: int, scope: Scope, regency_id: Optional[int] = None,
                    dates: Optional[tuple[dt.date, dt.date]] = None, max_desil: int = GAP_MAX_DESIL):
-    """(zone_id, household_id, village_id): households of desil <= max_desil in the year's
-    zones without a counted enrolment in the period — ``gis.queries._gap_households`` for
-    the year."""
-    if dates is None:
-        return gq._gap_households(year, scope, max_desil, regency_id)
-    members = gq._in_zone_households(scope, year, regency_id).subquery("m")
-    enrolled = counted_enrolments(year, scope, dates).subquery("e")
-    return (select(members.c.zone_id, members.c.household_id, members.c.village_id)
-            .where(members.c.desil <= max_desil,
-                   ~select(enrolled.c.household_id).where(enrolled.c.household_id == members.c.household_id)
-                   .exists()))
+    """(zone_id, household_id, village_id): ``gis.queries._gap_households`` for the period."""
+    return gq._gap_households(year, scope, max_desil, regency_id, dates)
 
 
 # --- the report ----------------------------------------------------------------------------------
