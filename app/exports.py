@@ -127,6 +127,12 @@ def _write_log(record: Optional[ExportRecord], fmt: str, count: int, actor) -> N
         _log.exception("could not log the export %s", record.what)
 
 
+def log_export(record: Optional[ExportRecord], fmt: str, count: int) -> None:
+    """Log an export written outside ``export_csv`` / ``export_xlsx`` (the GeoJSON and
+    GeoPackage downloads of gis/geo_export.py) for the request's user; never raises."""
+    _write_log(record, fmt, count, _actor())
+
+
 # --- cell values -------------------------------------------------------------------------------
 
 def defuse(text: str) -> str:
@@ -146,8 +152,8 @@ def _number_text(value, kind: str, decimal_comma: bool) -> str:
         text = str(value)
     elif isinstance(value, decimal.Decimal):
         text = format(value, "f")
-    else:
-        text = f"{value:.10f}".rstrip("0").rstrip(".")
+    else:  # a float: its shortest exact decimal (reads back to the same float), never an exponent
+        text = format(decimal.Decimal(repr(float(value))), "f").removesuffix(".0")
     return text.replace(".", ",") if decimal_comma else text
 
 

@@ -7,10 +7,13 @@ without the right to see personal data.
 """
 from __future__ import annotations
 
-from flask_appbuilder.api import ModelRestApi
-from flask_appbuilder.exceptions import InvalidColumnFilterFABException, InvalidOrderByColumnFABException
+from flask import request
+from flask_appbuilder.api import ModelRestApi, expose, get_list_schema, protect, rison, safe
+from flask_appbuilder.exceptions import (FABException, InvalidColumnFilterFABException,
+                                         InvalidOrderByColumnFABException)
 from sqlalchemy.exc import IntegrityError
 
+from app import exports, list_exports
 from app.api.schemas import SinergiSchemaConverter, database_error_messages
 from app.extensions import db
 from app.labels import LABELS
@@ -105,3 +108,71 @@ class ScopedModelRestApi(ModelRestApi):
 
     def delete_headless(self, pk):
         return self._guarded(lambda: super(ScopedModelRestApi, self).delete_headless(pk))
+
+
+class ListExportApiMixin:
+    """``GET /api/v1/<resource>/export/?format=csv|xlsx&sep=;&q=(filters:!(...),order_column:...)``:
+    the same file as the list screen's export button (app/list_exports.py), for the rows the
+    list endpoint's rison filters and order select (all of them, not a page). Permission
+    ``can_export`` on the resource."""
+
+    @expose("/export/", methods=["GET"])
+    @protect()
+    @safe
+    @rison(get_list_schema)
+    def export(self, **kwargs):
+        """Download the filtered list as CSV or XLSX
+        ---
+        get:
+          summary: The filtered, scoped list as a CSV or XLSX file (all rows, streamed)
+          parameters:
+          - in: query
+            name: q
+            description: rison filters and order, as for the list endpoint (page arguments are ignored)
+            content:
+              application/json:
+                schema:
+                  $ref: '#/components/schemas/get_list_schema'
+          - in: query
+            name: format
+            schema:
+              type: string
+              enum: [csv, xlsx]
+              default: csv
+          - in: query
+            name: sep
+            description: CSV separator; ';' writes decimal commas for Excel set to Indonesian
+            schema:
+              type: string
+              enum: [',', ';']
+              default: ','
+          responses:
+            200:
+              description: The file (NIK / No KK masked for users without the right to see them)
+              content:
+                text/csv: {}
+                application/vnd.openxmlformats-officedocument.spreadsheetml.sheet: {}
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+        """
+        fmt = request.args.get("format", "csv")
+        if fmt not in exports.FORMATS:
+            return self.response_400(message="format must be csv or xlsx")
+        try:
+            sep = exports.separator(request.args.get("sep"))
+        except ValueError as exc:
+            return self.response_400(message=str(exc))
+        args = kwargs.get("rison", {})
+        try:
+            filters = self._handle_filters_args(args)
+            order_column, order_direction = self._handle_order_args(args)
+        except FABException as exc:
+            return self.response_400(message=str(exc))
+        model = self.datamodel.obj
+        spec = list_exports.LISTS[model]
+        query = self.datamodel.apply_all(db.session.query(model), filters, order_column, order_direction)
+        logged = {key: args[key] for key in ("filters", "order_column", "order_direction") if args.get(key)}
+        return list_exports.download(fmt, sep, db.engine, list_exports.statement(query, model, spec), spec,
+                                     scope_mod.current_scope(), logged or None)

@@ -6,12 +6,12 @@ Lampung (app/services/validation.py). Relations are given by id: ``village``,
 """
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
-from app.api.base import ScopedModelRestApi
+from app.api.base import ListExportApiMixin, ScopedModelRestApi
 from app.api.schemas import scoped_rel_fields
 from app.models.households import Enrolment, Household, HouseholdMember
 
 
-class HouseholdApi(ScopedModelRestApi):
+class HouseholdApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "household"
     datamodel = SQLAInterface(Household)
     masked_fields = ("no_kk", "head_nik")
@@ -27,7 +27,7 @@ class HouseholdApi(ScopedModelRestApi):
                            "village": "id of the village (desa/kelurahan)"}
 
 
-class HouseholdMemberApi(ScopedModelRestApi):
+class HouseholdMemberApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "household_member"
     datamodel = SQLAInterface(HouseholdMember)
     masked_fields = ("nik",)
@@ -38,7 +38,7 @@ class HouseholdMemberApi(ScopedModelRestApi):
     add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("household")
 
 
-class EnrolmentApi(ScopedModelRestApi):
+class EnrolmentApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "enrolment"
     datamodel = SQLAInterface(Enrolment)
     list_columns = show_columns = ["id", "household.id", "program.id", "program.code", "year", "status",

@@ -2,12 +2,12 @@
 comes in as a string or an integer (a JSON float is refused: app/api/schemas.py Money)."""
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
-from app.api.base import ScopedModelRestApi
+from app.api.base import ListExportApiMixin, ScopedModelRestApi
 from app.api.schemas import scoped_rel_fields
 from app.models.programs import Program
 
 
-class ProgramApi(ScopedModelRestApi):
+class ProgramApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "program"
     datamodel = SQLAInterface(Program)
     list_columns = show_columns = ["id", "code", "name", "cluster", "synergy_type", "agency.id", "agency.name",

@@ -1,12 +1,12 @@
 """REST resources for TKPK institutions, members, documents and agencies (relations by id)."""
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
-from app.api.base import ScopedModelRestApi
+from app.api.base import ListExportApiMixin, ScopedModelRestApi
 from app.api.schemas import scoped_rel_fields
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 
 
-class AgencyApi(ScopedModelRestApi):
+class AgencyApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "agency"
     datamodel = SQLAInterface(Agency)
     list_columns = show_columns = ["id", "name", "sector", "level", "regency.id", "regency.code"]
@@ -15,7 +15,7 @@ class AgencyApi(ScopedModelRestApi):
     add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("regency")
 
 
-class TkpkInstitutionApi(ScopedModelRestApi):
+class TkpkInstitutionApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "tkpk_institution"
     datamodel = SQLAInterface(TkpkInstitution)
     list_columns = show_columns = ["id", "level", "regency.id", "regency.code", "decree_number", "decree_date",
@@ -26,7 +26,7 @@ class TkpkInstitutionApi(ScopedModelRestApi):
     add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("regency")
 
 
-class TkpkMemberApi(ScopedModelRestApi):
+class TkpkMemberApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "tkpk_member"
     datamodel = SQLAInterface(TkpkMember)
     list_columns = show_columns = ["id", "institution.id", "name", "position", "agency.id", "agency.name"]

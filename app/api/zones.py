@@ -5,12 +5,12 @@ MultiPolygon) on input, longitude/latitude in EPSG:4326.
 """
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
-from app.api.base import ScopedModelRestApi
+from app.api.base import ListExportApiMixin, ScopedModelRestApi
 from app.api.schemas import scoped_rel_fields
 from app.models.zones import PovertyIndicator, PriorityZone
 
 
-class PriorityZoneApi(ScopedModelRestApi):
+class PriorityZoneApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "priority_zone"
     datamodel = SQLAInterface(PriorityZone)
     list_columns = show_columns = ["id", "name", "year", "priority_level", "basis", "regency.id", "regency.code",
@@ -23,7 +23,7 @@ class PriorityZoneApi(ScopedModelRestApi):
                            "regency": "id of the kabupaten/kota; empty for a province-wide zone"}
 
 
-class PovertyIndicatorApi(ScopedModelRestApi):
+class PovertyIndicatorApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "poverty_indicator"
     datamodel = SQLAInterface(PovertyIndicator)
     list_columns = show_columns = ["id", "province.id", "regency.id", "regency.code", "area_name", "year", "period",

@@ -16,7 +16,7 @@ OPD = "Petugas OPD"
 PIMPINAN = "Pimpinan"
 PUBLIC = "Public"
 
-READ = "can_list|can_show|can_get|can_info|menu_access|can_geojson"
+READ = "can_list|can_show|can_get|can_info|menu_access|can_geojson|can_export"  # export = the list as a file
 ANY = ".*"
 SELF_SERVICE = [  # every logged-in user may see and change their own profile/password
     ("UserInfoEditView", ANY),
@@ -38,7 +38,7 @@ INDICATORS = "PovertyIndicatorView|PovertyIndicatorApi|Poverty indicators"
 DOMAIN = "|".join((HOUSEHOLDS, ENROLMENTS, PROGRAMS, AGENCIES, TKPK, ZONES, INDICATORS))
 # Analysis, maps and GIS endpoints: read-only for every staff role (their rows are scoped in
 # gis/queries.py); accepting a located village is a write (can_accept_location).
-ANALYSIS = ("AnalysisView|AnalysisApi|LocationCheckView|MapView|GeoFeaturesView|GeoTilesView|OgcApiView|"
+ANALYSIS = ("AnalysisView|AnalysisApi|LocationCheckView|MapView|GeoFeaturesView|GeoTilesView|OgcApiView|GeoExportView|"
             "Analysis|Overlap|Gaps|Zone membership|Location check|Maps|Village map|Household map")
 ANALYSIS_WRITE = "can_accept_location"
 IMPORTS = "ImportView|Import"  # household / member / enrolment import (app/views/imports.py)
@@ -50,7 +50,7 @@ WORKFLOW_READ = ("UpdateRequestView|Update requests|ComplaintView|Complaints|Ove
                  "can_list|can_show|menu_access")  # Pimpinan: no files (evidence, photos hold personal data)
 PUBLIC_COMPLAINTS = "Public complaints|PublicComplaintView|PublicTicketView|File a complaint|Track a complaint"
 PUBLIC_COMPLAINT_PAGES = ("PublicComplaintView|PublicTicketView", ANY)  # staff: the pages, not the public menu
-AUDIT = "Audit|AuditLogView|Audit trail"
+AUDIT = "Audit|AuditLogView|Audit trail|ExportLogView|Export log"
 # LP2KD reports (app/views/reports.py): can_read = page, print, workbook; can_write = save the
 # "problems and follow-up" text (which report's text a user may write is decided by scope.py).
 REPORTS = "Lp2kdView|LP2KD|Reports"

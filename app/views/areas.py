@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models.areas import District, Regency, Village
 from app.security.scope import SCOPE_FILTERS
+from app.views.list_export import ListExportMixin
 
 LABELS = {
     "code": _("Code"),
@@ -26,9 +27,9 @@ LABELS = {
 }
 
 
-class _AreaView(ModelView):
+class _AreaView(ListExportMixin, ModelView):
     base_filters = SCOPE_FILTERS  # areas are readable by every role today; the one scope function says so
-    base_permissions = ["can_list", "can_show", "can_geojson"]
+    base_permissions = ["can_list", "can_show", "can_geojson", "can_export"]
     show_template = "areas/show.html"
     label_columns = LABELS
     page_size = 50

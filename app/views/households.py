@@ -33,6 +33,7 @@ from app.security import scope as scope_mod
 from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
+from app.views.list_export import ListExportMixin
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
@@ -303,7 +304,7 @@ class _Required(FieldRule):
 
 # --- screens ---------------------------------------------------------------------------------
 
-class HouseholdMemberView(ScopedModelView):
+class HouseholdMemberView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(HouseholdMember)
     list_title = show_title = add_title = edit_title = _("Household members")
     label_columns = LABELS
@@ -321,7 +322,7 @@ class HouseholdMemberView(ScopedModelView):
     }
 
 
-class EnrolmentView(ScopedModelView):
+class EnrolmentView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Enrolment)
     list_title = show_title = add_title = edit_title = _("Enrolments")
     label_columns = LABELS
@@ -356,7 +357,7 @@ def _coordinate(value):
 _households = SQLAInterface(Household)
 
 
-class HouseholdView(ScopedModelView):
+class HouseholdView(ListExportMixin, ScopedModelView):
     datamodel = _households
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"

@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from app.models.zones import PovertyIndicator
 from app.views.base import ScopedModelView
+from app.views.list_export import ListExportMixin
 from app.views.choices import PERIOD_CHOICES, choice_label, select_field
 from app.labels import LABELS
 
@@ -15,7 +16,7 @@ def above_province_badge(flag) -> Markup | str:
         if flag else ""
 
 
-class PovertyIndicatorView(ScopedModelView):
+class PovertyIndicatorView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(PovertyIndicator)
     list_title = show_title = add_title = edit_title = _("Poverty indicators")
     label_columns = LABELS

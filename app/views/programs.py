@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _
 
 from app.models.programs import Program
 from app.views.base import ScopedModelView
+from app.views.list_export import ListExportMixin
 from app.views.choices import (CLUSTER_CHOICES, DESIL_CHOICES, LEVEL_CHOICES, PROGRAM_STATUS_CHOICES,
                                SYNERGY_CHOICES, choice_label, select_field)
 from app.labels import LABELS
@@ -17,7 +18,7 @@ def rupiah(value):
     return f"Rp {whole.replace(',', '.')},{cents}"
 
 
-class ProgramView(ScopedModelView):
+class ProgramView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Program)
     list_title = show_title = add_title = edit_title = _("Programs")
     label_columns = LABELS

@@ -10,12 +10,13 @@ from app.extensions import db
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.security.scope import apply as apply_scope
 from app.views.base import ScopedModelView
+from app.views.list_export import ListExportMixin
 from app.views.choices import (DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES, choice_label,
                                select_field)
 from app.labels import LABELS
 
 
-class AgencyView(ScopedModelView):
+class AgencyView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Agency)
     list_title = show_title = add_title = edit_title = _("Agencies (OPD)")
     label_columns = LABELS
@@ -27,7 +28,7 @@ class AgencyView(ScopedModelView):
     base_order = ("name", "asc")
 
 
-class TkpkMemberView(ScopedModelView):
+class TkpkMemberView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(TkpkMember)
     list_title = show_title = add_title = edit_title = _("TKPK members")
     label_columns = LABELS
@@ -63,7 +64,7 @@ class TkpkDocumentView(ScopedModelView):
         return super().download(filename)
 
 
-class TkpkInstitutionView(ScopedModelView):
+class TkpkInstitutionView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(TkpkInstitution)
     list_title = show_title = add_title = edit_title = _("TKPK institutions")
     label_columns = LABELS

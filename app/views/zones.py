@@ -26,6 +26,7 @@ from app.models.areas import Village
 from app.models.zones import PriorityZone, zone_source_village
 from app.security.scope import current_scope
 from app.views.base import ScopedModelView
+from app.views.list_export import ListExportMixin
 from app.views.choices import PRIORITY_CHOICES, ZONE_BASIS_CHOICES, choice_label, select_field
 from app.views.households import (ScopedMultiSelectField, ScopedSelectField, scoped_regencies, scoped_villages,
                                   village_label)
@@ -171,7 +172,7 @@ def _form_fields(editing: bool) -> dict:
     }
 
 
-class PriorityZoneView(ScopedModelView):
+class PriorityZoneView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(PriorityZone)
     list_title = show_title = add_title = edit_title = _("Priority zones")
     add_template = "zones/add.html"

@@ -21,6 +21,7 @@ from app.api.base import ScopedModelRestApi
 from app.models import (Agency, AuditLog, Complaint, District, Enrolment, Household, HouseholdMember,
                         PovertyIndicator, PriorityZone, Program, Province, Regency, TkpkDocument, TkpkInstitution,
                         TkpkMember, UpdateRequest, Village)
+from app.models.jobs import ExportLog
 from app.security.scope import RULES, ScopeFilter
 from app.views.base import ScopedModelView
 from tests.conftest import DEMO_PASSWORD
@@ -29,7 +30,7 @@ from tests.forms import FormValues
 AREA_MODELS = {Province, Regency, District, Village}
 # Workflow and log models: scoped by regency (requests, complaints) or Admin/Bappeda only
 # (audit); their screens are checked below and in their own test modules.
-WORKFLOW_MODELS = {UpdateRequest, Complaint, AuditLog}
+WORKFLOW_MODELS = {UpdateRequest, Complaint, AuditLog, ExportLog}
 DOMAIN_MODELS = {Agency, TkpkInstitution, TkpkMember, TkpkDocument, Program, Household, HouseholdMember, Enrolment,
                  PriorityZone, PovertyIndicator}
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (the users' own) and Lampung Selatan
@@ -298,7 +299,7 @@ def test_operator_cannot_create_outside_their_regency(app, rows):
 
 def test_workflow_rows_of_another_regency(app, rows):
     """Requests and complaints of Lampung Selatan are invisible to the Lampung Timur operator and
-    visible to Bappeda; the audit trail is for Admin and Bappeda only."""
+    visible to Bappeda; the audit trail and the export log are for Admin and Bappeda only."""
     import datetime as dt
 
     from app.extensions import appbuilder, db
@@ -317,11 +318,14 @@ def test_workflow_rows_of_another_regency(app, rows):
         targets = {}
         for view in appbuilder.baseviews:
             model = getattr(getattr(view, "datamodel", None), "obj", None)
-            if model in (UpdateRequest, Complaint, AuditLog) and isinstance(view, ModelView):
+            if model in WORKFLOW_MODELS and isinstance(view, ModelView):
                 targets[model] = view.route_base
         audit_id = db.session.execute(select(AuditLog.id).limit(1)).scalar()
-        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id}
-    assert set(targets) == {UpdateRequest, Complaint, AuditLog}
+        export = ExportLog(username="uji", what="households", format="csv", rows=1)
+        db.session.add(export)
+        db.session.commit()
+        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id, ExportLog: export.id}
+    assert set(targets) == WORKFLOW_MODELS
     operator, bappeda = app.test_client(), app.test_client()
     _login(operator, "op1807")
     _login(bappeda, "bappeda")
