@@ -1,5 +1,5 @@
-"""The audit trail screen (Admin, Bappeda Provinsi): a read-only list with filters (entity,
-action, user, date range) and a CSV / XLSX export of what the filters select.
+"""The audit trail screen and the export log screen (Admin, Bappeda Provinsi): read-only
+lists with filters. The audit trail exports what its filters select as CSV / XLSX.
 
 Read-only by construction: the view has only list, show and export permissions (no add,
 edit, delete, no actions), and there is no API over the trail. Rows are scoped like every
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import abort, current_app, request
+from flask import current_app, request
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
@@ -25,6 +25,7 @@ from app.models.audit import AuditLog
 from app.models.jobs import ExportLog
 from app.services.complaints import WIB
 from app.views.base import ScopedModelView
+from app.views.list_export import format_and_separator
 from app.views.workflow import NoActionsMixin
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
@@ -78,13 +79,7 @@ class AuditLogView(NoActionsMixin, ScopedModelView):
         (``?format=csv&sep=;``) or XLSX; the export itself is logged (ExportLog)."""
         from app import exports
 
-        fmt = request.args.get("format", "csv")
-        if fmt not in exports.FORMATS:
-            abort(400, gettext("format must be csv or xlsx"))
-        try:
-            sep = exports.separator(request.args.get("sep"))
-        except ValueError as exc:
-            abort(400, str(exc))
+        fmt, sep = format_and_separator()
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         filters = self._filters.get_joined_filters(self._base_filters)
         order_column, order_direction = (get_order_args().get(self.__class__.__name__) or self.base_order)
@@ -126,6 +121,33 @@ class _Row:
         return getattr(self._row, name)
 
 
+def _filters_text(value) -> str:
+    """The filters an export was made with, one ``name = value`` per line (escaped)."""
+    if not value:
+        return ""
+    return Markup("<br>").join(Markup("{} = {}").format(key, json.dumps(val, ensure_ascii=False))
+                               for key, val in sorted(value.items()))
+
+
+class ExportLogView(NoActionsMixin, ScopedModelView):
+    """Who took which data out of Sinergi: every export (lists, analysis, audit, maps as
+    GeoJSON / GeoPackage) writes a row in ``export_log`` (app/exports.py). Nothing here
+    changes it."""
+
+    datamodel = SQLAInterface(ExportLog)
+    list_title = show_title = _("Export log")
+    base_permissions = ["can_list", "can_show"]
+    label_columns = {"id": _("No."), "at": _("When"), "user_id": _("User id"), "username": _("User"),
+                     "what": _("What"), "format": _("Format"), "filters": _("Filters"), "rows": _("Rows")}
+    list_columns = ["at", "username", "what", "format", "rows", "filters"]
+    show_columns = ["id", "at", "username", "user_id", "what", "format", "rows", "filters"]
+    search_columns = ["at", "username", "what", "format"]
+    add_columns = edit_columns = ["what"]  # never offered: no add / edit permission exists
+    formatters_columns = {"at": _datetime, "filters": _filters_text}
+    base_order = ("id", "desc")
+
+
 def register(appbuilder) -> None:
     appbuilder.add_view(AuditLogView, "Audit trail", label=_("Audit trail"), icon="fa-shield", category="Audit",
                         category_label=_("Audit"), category_icon="fa-shield")
+    appbuilder.add_view(ExportLogView, "Export log", label=_("Export log"), icon="fa-download", category="Audit")
