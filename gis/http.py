@@ -77,6 +77,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.extensions import db
 from app.security.scope import current_scope
 from gis import features as F
+from gis import geo_export
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -497,3 +498,4 @@ def register(appbuilder) -> None:
     appbuilder.add_api(GeoFeaturesView)
     appbuilder.add_api(GeoTilesView)
     appbuilder.add_api(OgcApiView)
+    appbuilder.add_api(geo_export.GeoExportView)  # GeoJSON / GeoPackage downloads (gis/geo_export.py)

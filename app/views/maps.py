@@ -136,9 +136,23 @@ class MapView(BaseView):
         response.headers["Cache-Control"] = "private, no-store"
         return response
 
-    def _host(self, title, frame_endpoint: str, help_text):
+    def _host(self, title, frame_endpoint: str, help_text, downloads: Optional[dict] = None):
         return self.render_template("maps/page.html", title=title, help_text=help_text,
-                                    frame_url=url_for(frame_endpoint, **request.args.to_dict()))
+                                    frame_url=url_for(frame_endpoint, **request.args.to_dict()), downloads=downloads)
+
+    def _downloads(self) -> Optional[dict]:
+        """The village map's GeoJSON / GeoPackage downloads (gis/geo_export.py), for users whose
+        role may export. The links carry the page's filters; app/static/js/maps/host.js swaps
+        in the map's current ones on click, since the filters change inside the iframe."""
+        if not self.appbuilder.sm.has_access("can_export", "GeoExportView"):
+            return None
+        args = {k: v for k, v in request.args.items() if k in ("regency", "year", "k")}
+        links = {}
+        for key, endpoint in (("gpkg", "GeoExportView.geopackage"), ("villages", "GeoExportView.villages_geojson"),
+                              ("zones", "GeoExportView.zones_geojson")):
+            base = url_for(endpoint)
+            links[key] = {"base": base, "href": url_for(endpoint, **args)}
+        return links
 
     # --- village map -------------------------------------------------------------------------
     @expose("/villages/")
@@ -146,7 +160,8 @@ class MapView(BaseView):
     def villages(self):
         return self._host(_("Village map"), "MapView.village_frame",
                           _("Villages coloured by the chosen measure; click a village for its figures and its "
-                            "households. Priority zones and borders can be switched on and off."))
+                            "households. Priority zones and borders can be switched on and off."),
+                          downloads=self._downloads())
 
     @expose("/villages/frame")
     @has_access
