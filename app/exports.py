@@ -36,6 +36,7 @@ import datetime as dt
 import decimal
 import io
 import logging
+import operator
 import os
 import re
 import tempfile
@@ -49,6 +50,7 @@ _log = logging.getLogger(__name__)
 EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included
 EXCEL_MAX_CELL = 32_767  # characters per cell
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS_FIRST = frozenset(DANGEROUS_PREFIXES)  # all one character: a set lookup on text[:1]
 KINDS = ("text", "id_number", "int", "year", "decimal", "number", "money", "date", "datetime")
 NUMERIC_KINDS = ("int", "year", "decimal", "number", "money")
 SEPARATORS = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
@@ -64,10 +66,11 @@ XLSX_WIDTHS = {"id_number": 19, "date": 12, "datetime": 20, "money": 18, "int": 
 
 @dataclass(frozen=True)
 class Column:
-    """One exported column: ``key`` (a row key / attribute name, or a function of the row),
-    ``header`` (a label; lazy strings are translated when the export starts) and ``kind``."""
+    """One exported column: ``key`` (a row key / attribute name, an index into tuple rows, or a
+    function of the row), ``header`` (a label; lazy strings are translated when the export
+    starts) and ``kind``."""
 
-    key: Union[str, Callable[[Any], Any]]
+    key: Union[str, int, Callable[[Any], Any]]
     header: Any
     kind: str = "text"
 
@@ -76,11 +79,23 @@ class Column:
             raise ValueError(f"unknown column kind {self.kind!r}; one of {', '.join(KINDS)}")
 
     def value(self, row) -> Any:
-        if callable(self.key):
-            return self.key(row)
-        if isinstance(row, dict) or hasattr(row, "keys"):
-            return row[self.key]
-        return getattr(row, self.key)
+        return self.getter()(row)
+
+    def getter(self) -> Callable[[Any], Any]:
+        """The function that reads this column from a row: ``key`` itself when callable, an
+        item getter for an int key (tuple rows) or a mapping, else an attribute getter."""
+        key = self.key
+        if callable(key):
+            return key
+        if isinstance(key, int):
+            return operator.itemgetter(key)
+
+        def get(row):
+            if isinstance(row, dict) or hasattr(row, "keys"):
+                return row[key]
+            return getattr(row, key)
+
+        return get
 
 
 ColumnSpec = Union[Column, Sequence]
@@ -162,6 +177,10 @@ def csv_cell(value, kind: str = "text", decimal_comma: bool = False) -> str:
     ISO 8601, texts defused."""
     if value is None:
         return ""
+    if type(value) is str:  # the common cases first: an export writes millions of cells
+        return "'" + value if value[:1] in _DANGEROUS_FIRST else value
+    if type(value) is int and kind != "money":
+        return str(value)
     if isinstance(value, str):
         return defuse(value)
     if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
@@ -206,8 +225,9 @@ def csv_chunks(rows: Iterable, columns: Iterable[ColumnSpec], sep: str = ",", bo
     pending = 0
     if bom:
         yield "\ufeff"
+    cells = [(c.getter(), c.kind) for c in cols]
     for row in rows:
-        writer.writerow([csv_cell(c.value(row), c.kind, comma) for c in cols])
+        writer.writerow([csv_cell(get(row), kind, comma) for get, kind in cells])
         pending += 1
         if pending >= rows_per_chunk:
             yield buffer.getvalue()
@@ -296,12 +316,13 @@ def write_xlsx(target, rows: Iterable, columns: Iterable[ColumnSpec], sheet_name
 
     new_sheet()
     written = 0
+    cells = [(index, c.getter(), c.kind) for index, c in enumerate(cols)]
     for row in rows:
         if state["row"] >= max_rows_per_sheet:
             new_sheet()
         sheet, r = state["sheet"], state["row"]
-        for index, column in enumerate(cols):
-            _write_cell(sheet, r, index, column.value(row), column.kind, formats)
+        for index, get, kind in cells:
+            _write_cell(sheet, r, index, get(row), kind, formats)
         state["row"] += 1
         written += 1
     workbook.close()

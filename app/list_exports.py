@@ -228,7 +228,7 @@ def statement(query, model, spec: ListExport):
 def _protect(spec: ListExport, scope: Scope) -> Callable[[tuple], tuple]:
     """Masks NIK / No KK and rounds positions for a user without the right to see personal data."""
     if scope.can_unmask:
-        return tuple
+        return lambda row: row
     from app.security.scope import mask_number
 
     personal = {i for i, f in enumerate(spec.fields) if f.personal}
@@ -253,11 +253,7 @@ def rows(engine, select, spec: ListExport, scope: Scope, batch: int = 2000) -> I
 
 
 def export_columns(spec: ListExport) -> list[exports.Column]:
-    return [exports.Column(_item(i), f.header, f.kind) for i, f in enumerate(spec.fields)]
-
-
-def _item(i: int):
-    return lambda row: row[i]
+    return [exports.Column(i, f.header, f.kind) for i, f in enumerate(spec.fields)]  # rows are tuples
 
 
 def download(fmt: str, sep: str, engine, select, spec: ListExport, scope: Scope, filters: Optional[dict]):
