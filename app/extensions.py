@@ -5,6 +5,6 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
 db = SQLA()
-appbuilder = AppBuilder(update_perms=False)
+appbuilder = AppBuilder(update_perms=False, base_template="sinergi_base.html")
 migrate = Migrate()
 csrf = CSRFProtect()
