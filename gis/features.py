@@ -435,14 +435,20 @@ def zones_geojson(conn: Connection, scope: Scope, *, year: Optional[int] = None,
 
 # --- households (scoped, paged) -----------------------------------------------------------------
 
-def household_page(conn: Connection, scope: Scope, *, year: int, bbox=None, limit: int = 1000, offset: int = 0):
+def household_page(conn: Connection, scope: Scope, *, year: int, bbox=None, regency_id: Optional[int] = None,
+                   limit: int = 1000, offset: int = 0):
     """One page of scoped households ordered by id: rows (id, no_kk, desil, location_status,
     programs, geometry) and whether another page follows. ``programs`` counts the distinct
     programmes of the year the scope may see (counted statuses only). Without ``bbox``
-    households without a point are included (geometry null); with it only points inside."""
+    households without a point are included (geometry null); with it only points inside.
+    ``regency_id``: only households registered in a village of that regency."""
     page = (select(Household.id, Household.no_kk, Household.desil, Household.location_status,
                    func.ST_AsGeoJSON(Household.location, DEFAULT_DECIMALS).label("geometry"))
             .where(_where(Household, scope)))
+    if regency_id is not None:
+        page = page.where(Household.village_id.in_(
+            select(Village.id).join(District, District.id == Village.district_id)
+            .where(District.regency_id == regency_id)))
     if bbox is not None:
         page = page.where(func.ST_Intersects(Household.location, _envelope(bbox)))
     page = page.order_by(Household.id).limit(limit + 1).offset(offset).cte("page")

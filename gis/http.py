@@ -9,7 +9,7 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
   ``year=`` (default: the latest programme year), ``k=`` (desil for gaps, default 1).
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
-- ``/gis/geojson/households`` login; scoped households (``bbox=``, ``page=``, ``limit=`` <= 5,000,
+- ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
   ``year=``) with id, desil, programs, location_status and the No KK masked by
   ``mask_number`` (never the NIK); ``links``/``next`` point to the following page.
 - ``/gis/geojson/regencies``, ``/gis/geojson/districts``  public borders (``regency=``,
@@ -231,7 +231,9 @@ class GeoFeaturesView(BaseApi):
         limit = F.parse_int(_args().get("limit"), "limit", HOUSEHOLD_PAGE_DEFAULT, 1, HOUSEHOLD_PAGE_MAX, clamp=True)
         page = F.parse_int(_args().get("page"), "page", 1, 1)
         year = _year(conn)
-        rows, more = F.household_page(conn, scope, year=year, bbox=bbox, limit=limit, offset=(page - 1) * limit)
+        regency_id = F.regency_id_for(conn, _args().get("regency"))
+        rows, more = F.household_page(conn, scope, year=year, bbox=bbox, regency_id=regency_id, limit=limit,
+                                      offset=(page - 1) * limit)
         params = {k: v for k, v in _args().items() if k not in ("page", "limit")}
         params["year"] = year
 

@@ -190,6 +190,18 @@ def test_household_geojson_holds_only_the_scope(app, client, tokens, own_regency
         assert f["geometry"] is None or f["geometry"]["type"] == "Point"
 
 
+def test_household_geojson_regency_parameter(app, client, tokens, own_regency_id):
+    """Bappeda asking for one regency gets exactly its households; an operator asking for
+    another regency gets none of it (the scope still applies); an unknown code is a 400."""
+    features = _all_households(client, tokens["bappeda"], regency=OWN)
+    expected = {r[0] for r in sql(app, """SELECT h.id FROM household h JOIN village v ON v.id = h.village_id
+                                          JOIN district d ON d.id = v.district_id WHERE d.regency_id = :r""",
+                                  r=own_regency_id)}
+    assert expected and {f["id"] for f in features} == expected
+    assert _all_households(client, tokens["op1807"], regency="18.01") == []
+    assert client.get("/gis/geojson/households?regency=99.99", headers=tokens["bappeda"]).status_code == 400
+
+
 def test_household_geojson_masks_no_kk_and_never_sends_nik(app, client, tokens):
     r = client.get("/gis/geojson/households?limit=300&bbox=105.1,-5.6,105.4,-5.2", headers=tokens["pimpinan"])
     assert r.status_code == 200
