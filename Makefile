@@ -8,7 +8,8 @@ FLASK := .venv/bin/flask --app run
 
 run: bootstrap db-start demo-data
 	@.venv/bin/python scripts/banner.py
-	.venv/bin/gunicorn --bind 127.0.0.1:$(SINERGI_PORT) --workers 2 --access-logfile - 'run:app'
+	@# processes/threads: gunicorn.conf.py (one process while rate limits are counted in memory)
+	.venv/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(SINERGI_PORT) --access-logfile - 'run:app'
 
 test:
 	scripts/bootstrap.sh --test

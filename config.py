@@ -61,7 +61,23 @@ FAB_UPDATE_PERMS = True
 RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
 AUTH_RATE_LIMITED = RATELIMIT_ENABLED
 AUTH_RATE_LIMIT = "10 per 20 second"
-RATELIMIT_STORAGE_URI = "memory://"
+# Where Flask-Limiter counts requests (login, public complaints). memory:// counts inside ONE
+# process: each gunicorn worker would keep its own counter and multiply every limit by the
+# number of workers. So gunicorn.conf.py runs a single process (with threads) while this is
+# memory://, and warns when told otherwise. To run several workers or hosts, point this at a
+# store they share, e.g. redis://host:6379 (pip install redis) or memcached://host:11211
+# (pip install pymemcache). PostgreSQL is not a storage Flask-Limiter supports.
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+# gunicorn (gunicorn.conf.py): processes and threads per process. Default: 1 process while
+# the limiter storage is memory://, 2 with a shared storage.
+SINERGI_WORKERS = int(os.environ.get("SINERGI_WORKERS", "0")) or (1 if RATELIMIT_STORAGE_URI.startswith("memory:")
+                                                                    else 2)
+SINERGI_THREADS = int(os.environ.get("SINERGI_THREADS", "8"))
+# Reverse proxies in front of the app that append to X-Forwarded-For (and set -Proto/-Host).
+# 0: the client's address is the TCP peer and forwarding headers are ignored — anyone could
+# forge them to dodge the per-IP limits. Set it to the exact number of proxies you run
+# (1 for one nginx): the app then trusts that many hops and no more (werkzeug ProxyFix).
+SINERGI_PROXY_HOPS = int(os.environ.get("SINERGI_PROXY_HOPS", "0"))
 
 # Public complaints (pengaduan masyarakat): days to handle a complaint, by category;
 # a category missing here gets COMPLAINT_DEADLINE_DEFAULT_DAYS. Override as JSON, e.g.
@@ -75,11 +91,15 @@ COMPLAINT_DEADLINE_DAYS = {
     **json.loads(os.environ.get("SINERGI_COMPLAINT_DEADLINE_DAYS", "{}")),
 }
 # Per-IP limits of the public complaint pages (Flask-Limiter syntax; FAB's limiter, on when
-# RATELIMIT_ENABLED). Behind a reverse proxy the client IP must reach the app (ProxyFix),
-# and with several workers RATELIMIT_STORAGE_URI should be shared (e.g. redis://).
+# RATELIMIT_ENABLED). Behind a reverse proxy set SINERGI_PROXY_HOPS, and see
+# RATELIMIT_STORAGE_URI above for several workers.
 COMPLAINT_RATE_LIMIT = os.environ.get("SINERGI_COMPLAINT_RATE_LIMIT", "5 per 10 minutes; 20 per day")
 COMPLAINT_LOOKUP_RATE_LIMIT = os.environ.get("SINERGI_COMPLAINT_LOOKUP_RATE_LIMIT", "60 per minute")
 COMPLAINT_PHOTO_MAX_BYTES = int(os.environ.get("SINERGI_COMPLAINT_PHOTO_MAX_MB", "5")) * 1024 * 1024
+# Decoded size limit of a photo (decompression bombs): 40 megapixels is well above what phones
+# save by default (12-16 MP; their 50 MP+ JPEGs exceed the 5 MB anyway) and about 120 MB of
+# memory while it is re-encoded.
+COMPLAINT_PHOTO_MAX_PIXELS = int(float(os.environ.get("SINERGI_COMPLAINT_PHOTO_MAX_MPX", "40")) * 1_000_000)
 
 WTF_CSRF_ENABLED = True
 SESSION_COOKIE_HTTPONLY = True

@@ -18,6 +18,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     app.config.update(overrides)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(APP_DIR / "translations"))
     _refuse_unsafe_production(app)
+    _trust_proxies(app)
 
     import app.models as _models  # noqa: F401  (registers every model on Model.metadata before Alembic looks)
 
@@ -53,3 +54,15 @@ def _refuse_unsafe_production(app: Flask) -> None:
                 "SINERGI_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')"
             )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind SINERGI_PROXY_HOPS reverse proxies, take the client's address, scheme and host
+    from the X-Forwarded-* headers they append — only that many hops, so a client cannot put
+    a fake address in front. Without proxies (0) the headers are ignored: the per-IP limits
+    must see the TCP peer, not whatever a client writes in a header."""
+    hops = int(app.config.get("SINERGI_PROXY_HOPS") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

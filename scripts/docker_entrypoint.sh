@@ -11,4 +11,5 @@ if [ "${SINERGI_ENV:-demo}" = demo ]; then
   $FLASK seed demo
 fi
 .venv/bin/python scripts/banner.py
-exec .venv/bin/gunicorn --bind "0.0.0.0:${SINERGI_PORT:-8080}" --workers 2 --access-logfile - 'run:app'
+# Processes and threads come from gunicorn.conf.py (one process while RATELIMIT_STORAGE_URI is memory://).
+exec .venv/bin/gunicorn -c gunicorn.conf.py --bind "0.0.0.0:${SINERGI_PORT:-8080}" --access-logfile - 'run:app'

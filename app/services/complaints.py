@@ -8,7 +8,10 @@ regency of the village, handled by the regency's TKPK operators.
   ``COMPLAINT_DEADLINE_DEFAULT_DAYS``, 14, when a category is missing).
 - States: baru -> diproses -> selesai / ditolak, and baru -> ditolak (``TRANSITIONS``); every
   other pair is refused. Each step and each change of handler leaves an audit row.
-- A photo is JPEG or PNG only, verified by its content, at most ``COMPLAINT_PHOTO_MAX_BYTES``.
+- A photo is JPEG or PNG only, verified by its content, at most ``COMPLAINT_PHOTO_MAX_BYTES`` and
+  ``COMPLAINT_PHOTO_MAX_PIXELS``; what is stored is the photo re-encoded from its pixels
+  (app/services/images.py), upright and without EXIF/GPS, XMP, comments or text chunks: the
+  complainant's position and phone must not reach the officers (or a leak) through the file.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from app.models.users import SinergiUser
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, Complaint
 from app.security import roles as R
 from app.security import scope as scope_mod
-from app.services import audit
+from app.services import audit, images
 from app.services import update_requests as requests_service
 from app.services.update_requests import WorkflowError, check_upload, remove_file, store_file
 from app.services.validation import InputError, check_point_in_province
@@ -115,9 +118,22 @@ def photo_max_bytes() -> int:
 
 # --- filing ---------------------------------------------------------------------------------------
 
-def validate_photo(filename: str, data: bytes) -> str:
-    """'jpg' / 'png', or ValueError with the reason."""
-    return check_upload(filename, data, PHOTO_TYPES, photo_max_bytes())
+def photo_max_pixels() -> int:
+    return int(current_app.config.get("COMPLAINT_PHOTO_MAX_PIXELS", 40_000_000))
+
+
+def validate_photo(filename: str, data: bytes) -> tuple[str, bytes]:
+    """('jpg' / 'png', the bytes to store: re-encoded without metadata), or ValueError with
+    the reason."""
+    try:
+        kind = check_upload(filename, data, PHOTO_TYPES, photo_max_bytes())
+    except ValueError:
+        # The content check refuses a decompression bomb too, as "not a real file"; when the
+        # header says why, tell the sender that instead.
+        for candidate in PHOTO_TYPES:
+            images.refuse_if_too_large(data, candidate, photo_max_pixels())
+        raise
+    return kind, images.without_metadata(data, kind, photo_max_pixels())
 
 
 def file_complaint(session, *, category: str, village_id: Optional[int], description: Optional[str],
@@ -153,15 +169,15 @@ def file_complaint(session, *, category: str, village_id: Optional[int], descrip
             errors["location"] = [_("The point %(reason)s", reason=problem)]
         else:
             location = point_ewkt(lon, lat)
-    kind = None
+    kind = photo_bytes = None
     if photo is not None:
         try:
-            kind = validate_photo(*photo)
+            kind, photo_bytes = validate_photo(*photo)
         except ValueError as exc:
             errors["photo"] = [str(exc)]
     if errors:
         raise InputError(errors)
-    stored = store_file("complaints", kind, photo[1]) if kind else None
+    stored = store_file("complaints", kind, photo_bytes) if kind else None
     try:
         complaint = Complaint(category=category, village_id=village_id, regency_id=regency_id, description=text,
                               contact=contact, location=location, photo=stored, state="baru",

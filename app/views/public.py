@@ -2,11 +2,13 @@
 
 Abuse-proofing: the form is a Flask-WTF form under the app's CSRFProtect; its POST is rate
 limited per IP (``COMPLAINT_RATE_LIMIT``), ticket look-ups too (``COMPLAINT_LOOKUP_RATE_LIMIT``),
-both through FAB's Flask-Limiter; a photo is checked by size and content
-(app/services/complaints.py); every text is escaped by Jinja. The ticket page shows the state,
-category, dates and public resolution of the ONE complaint whose code is given — never the
-description, the contact or anything of another ticket — and answers an unknown and a
-malformed code with the same page and status.
+both through FAB's Flask-Limiter — the IP is the TCP peer, or the one named by the configured
+number of reverse proxies (``SINERGI_PROXY_HOPS``, app/__init__.py), and the counter is one per
+server (gunicorn.conf.py); a photo is checked by size, content and pixel count and stored
+re-encoded without its metadata (app/services/complaints.py); every text is escaped by Jinja.
+The ticket page shows the state, category, dates and public resolution of the ONE complaint
+whose code is given — never the description, the contact or anything of another ticket — and
+answers an unknown and a malformed code with the same page and status.
 """
 from __future__ import annotations
 

@@ -1,11 +1,15 @@
 """Public complaints: filing without a login, routing and deadline, the state machine with every
 forbidden transition (generated from the transition table), scope (op1807 neither sees nor
 acts on another regency's complaints), and abuse: a missing CSRF token, a flood from one IP,
-an oversize or fake photo, HTML/JS in the text, and a ticket page that never shows another
-ticket.
+an oversize, fake, damaged or decompression-bomb photo, the metadata of a photo (EXIF GPS,
+XMP, comments, PNG text chunks: never stored; orientation applied), HTML/JS in the text, and
+a ticket page that never shows another ticket.
 
 CSRF and the rate limit are tested against real servers: the session's ``live_server``
-(gunicorn, CSRF on) and a gunicorn of this module with the rate limit on and set low.
+(gunicorn, CSRF on) and gunicorns of this module with the rate limit on and set low, started
+with the repository's gunicorn.conf.py like `make run`: one process, so one exact counter,
+and forwarding headers trusted only with SINERGI_PROXY_HOPS. Distinct clients are distinct
+loopback addresses (127.0.0.x), real TCP peers.
 """
 from __future__ import annotations
 
@@ -18,12 +22,15 @@ import subprocess
 import sys
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 from flask_babel import force_locale
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 from sqlalchemy import text
 
 from app.models.workflow import COMPLAINT_STATES
@@ -76,6 +83,68 @@ def png(width: int = 2, height: int = 2) -> bytes:
 def jpeg(padding: int = 0) -> bytes:
     """JPEG markers around ``padding`` bytes: enough for the signature check."""
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * padding + b"\xff\xd9"
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_raw(width: int, height: int, idat: bytes, depth: int = 8) -> bytes:
+    """A grey PNG with this IHDR and this IDAT content, valid CRCs: whatever Pillow's
+    verify() accepts, with pixel data we choose."""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A real 1-bit PNG of width x height black pixels: a few kB that decode to width*height
+    pixels (compressed row by row, so making it takes no memory)."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return png_raw(width, height, idat, depth=1)
+
+
+def png_chunk_types(data: bytes) -> list[bytes]:
+    kinds, at = [], 8
+    while at < len(data):
+        length = struct.unpack(">I", data[at:at + 4])[0]
+        kinds.append(data[at + 4:at + 8])
+        at += 12 + length
+    return kinds
+
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+def phone_jpeg() -> bytes:
+    """What a phone sends: a JPEG stored sideways (EXIF Orientation 6 = turn 90° clockwise to
+    view) with the position in the GPS IFD, the make and model, XMP and a comment. Stored
+    pixels: left half red, right half blue; seen upright: red on top, blue below."""
+    image = Image.new("RGB", (80, 40), RED)
+    image.paste(BLUE, (40, 0, 80, 40))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "PonselUji"
+    exif[ExifTags.Base.Model] = "Seri-RAHASIA-42"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "S"
+    gps[ExifTags.GPS.GPSLatitude] = (5.0, 25.0, 12.5)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (105.0, 15.0, 30.0)
+    out = BytesIO()
+    image.save(out, "JPEG", quality=95, exif=exif, comment=b"komentar-RAHASIA",
+               xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">xmp-RAHASIA</x:xmpmeta>')
+    data = out.getvalue()
+    check = Image.open(BytesIO(data))  # the test image really carries what the test says
+    assert check.getexif().get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitude] == (5.0, 25.0, 12.5)
+    assert {"exif", "xmp", "comment"} <= set(check.info)
+    return data
+
+
+def stored_photo(app, ticket) -> tuple[str, bytes]:
+    relative = sql(app, "SELECT photo FROM complaint WHERE ticket = :t", t=ticket)[0][0]
+    return relative, (Path(app.config["UPLOAD_FOLDER"]) / relative).read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -247,12 +316,73 @@ def test_a_real_photo_is_kept_and_shown_only_to_staff_in_scope(app, client, area
     assert client.get(f"/complaintview/photo/{pk}").status_code in (302, 401)  # to the login page
     login(client, "op1807")
     r = client.get(f"/complaintview/photo/{pk}")
-    assert r.status_code == 200 and r.data == image and r.mimetype == "image/png"
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    shown, sent = Image.open(BytesIO(r.data)), Image.open(BytesIO(image))
+    assert (shown.size, shown.mode, shown.tobytes()) == (sent.size, sent.mode, sent.tobytes())  # lossless
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     login(client, "op1801")
     assert client.get(f"/complaintview/photo/{pk}").status_code == 404
     login(client, "pimpinan")
     assert client.get(f"/complaintview/photo/{pk}").status_code == 403
+
+
+def test_a_phone_photo_is_stored_upright_without_exif_gps_xmp_or_comment(app, client, areas):
+    ticket = filed(client, areas, photo=("IMG_0001.JPG", phone_jpeg()))
+    relative, data = stored_photo(app, ticket)
+    assert relative.endswith(".jpg")
+    for secret in (b"Exif", b"PonselUji", b"RAHASIA", b"xmpmeta", b"http://ns.adobe.com"):
+        assert secret not in data, secret
+    assert b"\xff\xe1" not in data  # no APP1 segment at all (EXIF and XMP live there)
+    stored = Image.open(BytesIO(data))
+    assert stored.format == "JPEG" and not stored.getexif() and not {"exif", "xmp", "comment"} & set(stored.info)
+    # upright: the orientation was applied to the pixels (no tag is left to do it)
+    assert stored.size == (40, 80)
+    top, bottom = stored.getpixel((20, 10)), stored.getpixel((20, 70))
+    assert all(abs(a - b) < 30 for a, b in zip(top, RED)) and all(abs(a - b) < 30 for a, b in zip(bottom, BLUE))
+
+
+def test_a_png_loses_its_text_chunks_exif_and_colour_profile(app, client, areas):
+    image = Image.new("RGB", (30, 20), (10, 120, 200))
+    image.paste((250, 250, 0), (0, 0, 10, 20))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "alamat-RAHASIA")  # tEXt
+    info.add_text("Author", "nama-RAHASIA", zip=True)  # zTXt
+    info.add_itxt("Description", "posisi-RAHASIA", lang="id")  # iTXt
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PonselUji"  # an Exif with only a GPS IFD counts as empty for save()
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "S", (5.0, 25.0, 12.5)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = BytesIO()
+    image.save(out, "PNG", pnginfo=info, exif=exif, icc_profile=srgb)
+    sent = out.getvalue()
+    assert {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP"} <= set(png_chunk_types(sent))
+    ticket = filed(client, areas, photo=("rumah.png", sent))
+    _, data = stored_photo(app, ticket)
+    assert png_chunk_types(data)[0] == b"IHDR" and set(png_chunk_types(data)) == {b"IHDR", b"IDAT", b"IEND"}
+    assert b"RAHASIA" not in data and b"PonselUji" not in data
+    stored = Image.open(BytesIO(data))
+    assert not stored.getexif() and stored.size == (30, 20) and stored.tobytes() == image.tobytes()  # the same pixels
+
+
+def test_a_photo_too_large_in_pixels_is_refused(app, client, areas):
+    """The pixel limit is ours (COMPLAINT_PHOTO_MAX_PIXELS), below Pillow's own bomb limit."""
+    assert app.config["COMPLAINT_PHOTO_MAX_PIXELS"] == 40_000_000
+    before = sql(app, "SELECT count(*) FROM complaint")[0][0]
+    r = file_complaint(client, areas, photo=("besar.png", png_bomb(8000, 6000)))  # 48 MP in 6 kB
+    page = body(r)
+    assert 'data-field="photo"' in page and "too many pixels (48 megapixels; at most 40)" in page, page[:3000]
+    saved = app.config["COMPLAINT_PHOTO_MAX_PIXELS"]
+    app.config["COMPLAINT_PHOTO_MAX_PIXELS"] = 100
+    try:
+        r = file_complaint(client, areas, photo=("rumah.png", png(20, 10)))
+    finally:
+        app.config["COMPLAINT_PHOTO_MAX_PIXELS"] = saved
+    assert "too many pixels" in body(r)
+    assert sql(app, "SELECT count(*) FROM complaint")[0][0] == before
+
+
+GREY_ROWS = b"".join(b"\x00" + b"\x80" * 16 for _ in range(16))
 
 
 @pytest.mark.parametrize("name,data,reason", [
@@ -261,7 +391,14 @@ def test_a_real_photo_is_kept_and_shown_only_to_staff_in_scope(app, client, area
     ("rumah.gif", b"GIF89a" + b"\x00" * 20, "only JPG, PNG"),
     ("rumah.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "only JPG, PNG"),
     ("besar.jpg", jpeg(5 * 1024 * 1024 + 1), "too large"),
-], ids=["html-as-jpg", "jpeg-as-png", "gif", "svg", "oversize"])
+    ("rumah.jpg", jpeg(2000), "not a real"),  # JPEG markers around zeros: nothing to decode
+    ("rumah.png", png(40, 40)[:60], "not a real"),  # cut off: no IEND, CRC of IDAT wrong
+    ("rumah.png", png_raw(16, 16, b"not a zlib stream" * 4), "cannot be read"),  # well-formed chunks, garbage pixels
+    ("rumah.png", png_raw(16, 16, zlib.compress(GREY_ROWS[:40])), "cannot be read"),  # 2 rows of 16
+    ("bom.png", png_bomb(20000, 20000), "too many pixels (400 megapixels; at most 40)"),  # 48 kB -> 400 MP
+    ("bom.png", png_raw(60000, 60000, zlib.compress(b"\x00" * 64)), "too many pixels (3600 megapixels"),
+], ids=["html-as-jpg", "jpeg-as-png", "gif", "svg", "oversize", "jpeg-no-image", "png-truncated",
+        "png-garbage-pixels", "png-missing-rows", "png-bomb", "png-bomb-header"])
 def test_a_fake_or_oversize_photo_is_refused_with_a_message(app, client, areas, name, data, reason):
     before = sql(app, "SELECT count(*) FROM complaint")[0][0]
     files_before = set((Path(app.config["UPLOAD_FOLDER"]) / "complaints").glob("*"))
@@ -345,47 +482,165 @@ def test_a_post_without_the_csrf_token_is_refused(app, live_server, areas):
     assert r.status_code == 302 and "/pengaduan/tiket/PGD-" in r.headers["Location"]
 
 
-@pytest.fixture(scope="module")
-def limited_server(app):
-    """gunicorn (one worker, so one counter) with the rate limit on and set low."""
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connect from this local address: 127.0.0.x are distinct real clients to the server."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_at(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
+    return session
+
+
+def _gunicorn(name: str, *args: str, wait_for: str = "/pengaduan/", **env):
+    """Start the app with gunicorn like `make run` (the repository's gunicorn.conf.py, read by
+    gunicorn from the working directory; the command line adds ``args``), the rate limit on
+    and set low. Returns the server (url, process, log path) once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "RATELIMIT_ENABLED": "1", "SINERGI_COMPLAINT_RATE_LIMIT": "3 per minute",
-           "SINERGI_COMPLAINT_LOOKUP_RATE_LIMIT": "5 per minute"}
-    log = open(ROOT / "test-artifacts" / "limited_server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-                             "--workers", "1", "run:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+           "SINERGI_COMPLAINT_LOOKUP_RATE_LIMIT": "5 per minute", **env}
+    log_path = ROOT / "test-artifacts" / f"{name}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", *args,
+                             "run:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
-            requests.get(url + "/pengaduan/", timeout=2)
+            requests.get(url + wait_for, timeout=2)
             break
         except requests.RequestException:
             if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {log.name}")
+                raise RuntimeError(f"gunicorn exited; see {log_path}")
             time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    return SimpleNamespace(url=url, proc=proc, log=log_path)
+
+
+def _stop(server) -> None:
+    server.proc.terminate()
+    server.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def limited_server(app):
+    """The default deployment: gunicorn.conf.py decides the processes (memory:// storage)."""
+    server = _gunicorn("limited_server")
+    yield server
+    _stop(server)
+
+
+@pytest.fixture(scope="module")
+def proxied_server(app):
+    """The same behind one reverse proxy (SINERGI_PROXY_HOPS=1); the test plays the proxy."""
+    server = _gunicorn("proxied_server", SINERGI_PROXY_HOPS="1")
+    yield server
+    _stop(server)
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The processes gunicorn's master forked (from /proc: real processes, not settings)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _bad_form(session: requests.Session, url: str, areas) -> dict:
+    """The form with a valid CSRF token and a refused description: it counts against the
+    limit and stores nothing."""
+    session.get(f"{url}/lang/en")
+    return {**form_data(areas, description=""), "csrf_token": _csrf(session, f"{url}/pengaduan/")}
 
 
 def test_a_flood_from_one_ip_gets_429(app, limited_server, areas):
+    url = limited_server.url
     session = requests.Session()
-    session.get(f"{limited_server}/lang/en")
-    token = _csrf(session, f"{limited_server}/pengaduan/")
-    bad = {**form_data(areas, description=""), "csrf_token": token}  # refused input: counts, stores nothing
-    codes = [session.post(f"{limited_server}/pengaduan/", data=bad, allow_redirects=False).status_code
-             for _ in range(5)]
+    bad = _bad_form(session, url, areas)
+    codes = [session.post(f"{url}/pengaduan/", data=bad, allow_redirects=False).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
-    r = session.post(f"{limited_server}/pengaduan/", data=bad, headers={"X-Forwarded-For": "203.0.113.9"})
+    r = session.post(f"{url}/pengaduan/", data=bad, headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.status_code == 429  # a forged forwarding header does not reset the counter
     assert "Too many requests" in r.text
-    assert session.get(f"{limited_server}/pengaduan/").status_code == 200  # reading the form is not limited
-    lookups = [session.get(f"{limited_server}/pengaduan/tiket/", params={"kode": "PGD-0000000000"}).status_code
+    assert session.get(f"{url}/pengaduan/").status_code == 200  # reading the form is not limited
+    lookups = [session.get(f"{url}/pengaduan/tiket/", params={"kode": "PGD-0000000000"}).status_code
                for _ in range(6)]
     assert lookups[:5] == [404] * 5 and lookups[5] == 429, lookups  # guessing tickets is limited too
+
+
+def test_forged_forwarding_headers_never_reset_the_limit_without_a_proxy(app, limited_server, areas):
+    """SINERGI_PROXY_HOPS=0 (default): the address is the TCP peer, whatever the headers say."""
+    url = limited_server.url
+    session = client_at("127.0.0.2")
+    bad = _bad_form(session, url, areas)
+    forged = [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(1, 4)] + [
+        {"X-Forwarded-For": "198.51.100.77, 198.51.100.78"}, {"X-Real-IP": "198.51.100.79"},
+        {"Forwarded": "for=198.51.100.80"}, {"X-Forwarded-For": "127.0.0.1"}]
+    codes = [session.post(f"{url}/pengaduan/", data=bad, headers=h, allow_redirects=False).status_code
+             for h in forged]
+    assert codes == [200, 200, 200] + [429] * 4, codes  # one counter: 127.0.0.2's
+
+
+def test_the_default_server_is_one_process_so_one_exact_counter(app, limited_server, areas):
+    """With the memory:// storage gunicorn.conf.py runs one process (threads for concurrency):
+    every request of an address meets the same counter, even ten at the same moment."""
+    assert len(worker_pids(limited_server.proc.pid)) == 1
+    log = limited_server.log.read_text()
+    assert "Rate limits counted in memory:// by 1 process(es) x 8 thread(s)" in log and "gthread" in log
+    url = limited_server.url
+    first = client_at("127.0.0.3")
+    bad = _bad_form(first, url, areas)
+
+    def post(_):
+        session = client_at("127.0.0.3")
+        session.cookies.update(first.cookies)
+        return session.post(f"{url}/pengaduan/", data=bad, allow_redirects=False).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = sorted(pool.map(post, range(10)))
+    assert codes == [200] * 3 + [429] * 7, codes
+    assert client_at("127.0.0.4").get(f"{url}/pengaduan/").status_code == 200  # another address is not limited
+
+
+def test_behind_one_proxy_forwarded_clients_are_limited_separately(app, proxied_server, areas):
+    """SINERGI_PROXY_HOPS=1: the address the proxy appended is the client's; one entry only,
+    so what a client wrote in front of it changes nothing."""
+    url = proxied_server.url
+    proxy = requests.Session()
+    bad = _bad_form(proxy, url, areas)
+
+    def post(forwarded_for):
+        return proxy.post(f"{url}/pengaduan/", data=bad, headers={"X-Forwarded-For": forwarded_for},
+                          allow_redirects=False).status_code
+
+    assert [post("203.0.113.10") for _ in range(4)] == [200, 200, 200, 429]
+    assert post("203.0.113.20") == 200  # another client behind the same proxy
+    assert post("198.51.100.1, 203.0.113.10") == 429  # a forged first entry does not help client .10
+    assert [post("203.0.113.20") for _ in range(3)] == [200, 200, 429]
+
+
+def test_several_workers_with_memory_storage_get_a_warning(app):
+    """Someone who overrides the workers without a shared storage is told the limits multiply."""
+    server = _gunicorn("warned_server", "--workers", "2", wait_for="/login/")
+    try:
+        log = server.log.read_text()
+    finally:
+        _stop(server)
+    assert "Rate limits are counted in memory:// by each of the 2 worker processes" in log, log[-3000:]
 
 
 # --- the state machine and scope -------------------------------------------------------------------
