@@ -168,7 +168,10 @@ def _number_text(value, kind: str, decimal_comma: bool) -> str:
     elif isinstance(value, decimal.Decimal):
         text = format(value, "f")
     else:  # a float: its shortest exact decimal (reads back to the same float), never an exponent
-        text = format(decimal.Decimal(repr(float(value))), "f").removesuffix(".0")
+        text = repr(float(value))
+        if "e" in text:  # 1e-07, 2.5e+16: spelled out
+            text = format(decimal.Decimal(text), "f")
+        text = text.removesuffix(".0")
     return text.replace(".", ",") if decimal_comma else text
 
 
