@@ -118,10 +118,6 @@ def photo_max_bytes() -> int:
 
 # --- filing ---------------------------------------------------------------------------------------
 
-def photo_max_pixels() -> int:
-    return int(current_app.config.get("COMPLAINT_PHOTO_MAX_PIXELS", 40_000_000))
-
-
 def validate_photo(filename: str, data: bytes) -> tuple[str, bytes]:
     """('jpg' / 'png', the bytes to store: re-encoded without metadata), or ValueError with
     the reason."""
@@ -131,9 +127,9 @@ def validate_photo(filename: str, data: bytes) -> tuple[str, bytes]:
         # The content check refuses a decompression bomb too, as "not a real file"; when the
         # header says why, tell the sender that instead.
         for candidate in PHOTO_TYPES:
-            images.refuse_if_too_large(data, candidate, photo_max_pixels())
+            images.refuse_if_too_large(data, candidate, images.max_pixels())
         raise
-    return kind, images.without_metadata(data, kind, photo_max_pixels())
+    return kind, images.without_metadata(data, kind, images.max_pixels())
 
 
 def file_complaint(session, *, category: str, village_id: Optional[int], description: Optional[str],

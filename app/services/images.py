@@ -31,6 +31,13 @@ JPEG_QUALITY = 90  # a phone's own JPEGs are 85-95: no visible loss, files stay 
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
+def max_pixels() -> int:
+    """The pixel limit of every stored photo (``COMPLAINT_PHOTO_MAX_PIXELS``, 40 MP by default)."""
+    from flask import current_app
+
+    return int(current_app.config.get("COMPLAINT_PHOTO_MAX_PIXELS", 40_000_000))
+
+
 class TooManyPixels(ValueError):
     """A decompression bomb, or simply a photo larger than the limit."""
 

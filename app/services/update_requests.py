@@ -33,7 +33,7 @@ from app.models.workflow import REMOVAL_REASONS, REQUEST_KINDS, REQUEST_STATES, 
     UpdateRequestStep
 from app.security import roles as R
 from app.security import scope as scope_mod
-from app.services import audit
+from app.services import audit, images
 from app.services.validation import InputError, validate_item
 
 
@@ -498,6 +498,8 @@ def add_evidence(session, request: UpdateRequest, user, filename: str, data: byt
         raise WorkflowError(_("Your role may not propose data updates."))
     _check_scope(session, request, user)
     kind = check_upload(filename, data, EVIDENCE_TYPES, evidence_max_bytes())
+    if kind in images.FORMATS:  # a phone photo of the village meeting carries the phone's GPS position
+        data = images.without_metadata(data, kind, images.max_pixels())
     original = Path(filename or "").name[-200:] or f"bukti.{kind}"
     relative = store_file("evidence", kind, data)
     evidence = UpdateEvidence(request=request, file=relative, original_name=original)

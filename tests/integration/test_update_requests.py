@@ -475,6 +475,29 @@ def test_evidence_is_checked_by_type_content_and_size_and_downloads_only_in_scop
     assert client.get(f"/updaterequestview/evidence_file/{eid}").status_code == 200
 
 
+def test_a_photo_as_evidence_is_stored_without_exif_gps(app, client, areas):
+    """Evidence photos are re-encoded like the public's complaint photos (app/services/images.py):
+    the operator's phone position must not travel with the minutes of the meeting."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from tests.integration.test_complaints import phone_jpeg
+
+    pk = make_request(app, areas, "draft", evidence=False)
+    login(client, "op1807")
+    photo = phone_jpeg()
+    page = page_text(client.post(f"/updaterequestview/evidence/{pk}", data={"file": (io.BytesIO(photo), "rapat.jpg")},
+                                 content_type="multipart/form-data", follow_redirects=True))
+    assert "Evidence attached" in page
+    stored = sql(app, "SELECT file FROM update_evidence WHERE request_id = :r", r=pk)[0][0]
+    data = (Path(app.config["UPLOAD_FOLDER"]) / stored).read_bytes()
+    assert data != photo and b"RAHASIA" not in data and b"PonselUji" not in data
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "JPEG" and not image.getexif() and "exif" not in image.info
+        assert image.size == (40, 80)  # turned upright by its EXIF orientation
+
+
 def test_a_draft_can_be_deleted_a_submitted_request_cannot(app, client, areas):
     draft = make_request(app, areas, "draft")
     submitted = make_request(app, areas, "diajukan")
