@@ -16,7 +16,7 @@ from app.extensions import appbuilder, db
 areas_cli = AppGroup("areas", help="Administrative boundaries (kabupaten/kota, kecamatan, desa/kelurahan).")
 sinergi_cli = AppGroup("sinergi", help="Set-up of the application itself.")
 seed_cli = AppGroup("seed", help="Demo data.")
-audit_cli = AppGroup("audit", help="The audit trail.")
+audit_cli = AppGroup("audit", help="The audit trail: verify its hash chain, print its head.")
 gis_cli = AppGroup("gis", help="Spatial maintenance.")
 households_cli = AppGroup("households", help="BDT households: import (with members and enrolments).")
 
@@ -125,19 +125,51 @@ def seed_demo():
         click.echo(line)
 
 
+def _heads(ctx, param, values):
+    from app.services.audit import parse_head
+
+    try:
+        return [parse_head(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc))
+
+
 @audit_cli.command("verify")
-def audit_verify():
-    """Recompute the hash chain of the audit trail; non-zero exit when it was tampered with."""
-    from app.services.audit import verify
+@click.option("--head", "heads", multiple=True, callback=_heads, metavar="ID:HASH",
+              help="A head printed earlier by `audit head` (repeatable): fail when that row is gone or has "
+                   "another hash, i.e. when rows were removed from the end of the trail.")
+def audit_verify(heads):
+    """Recompute the hash chain of the audit trail; non-zero exit when it was tampered with.
+
+    The chain shows a row altered, inserted or removed in the middle. Rows removed from the END
+    leave a shorter chain that is still intact: note the head (`audit head`) outside the
+    database now and then, and pass it with --head."""
+    from app.services.audit import head, verify
 
     with db.engine.connect() as conn:
-        problems = verify(conn)
-        total = conn.execute(db.text("SELECT count(*) FROM audit_log")).scalar()
+        problems = verify(conn, heads)
+        total, last, digest = head(conn)
     for line in problems:
         click.echo(line, err=True)
     if problems:
         raise click.ClickException(f"jejak audit RUSAK: {len(problems)} masalah pada {total} baris")
-    click.echo(f"jejak audit utuh: {total} baris, rantai hash cocok")
+    checked = f"; kepala yang dicatat ada: {', '.join(str(i) for i, _ in heads)}" if heads else ""
+    click.echo(f"jejak audit utuh: {total} baris, rantai hash cocok{checked}; kepala sekarang {last}:{digest}")
+
+
+@audit_cli.command("head")
+def audit_head():
+    """Print the head of the audit trail (rows, last id:hash) as one line to keep OUTSIDE the
+    database (the LP2KD file, an operator's log book). Later, `audit verify --head ID:HASH`
+    fails if that row was removed or replaced: deleting the last rows cannot go unnoticed."""
+    import datetime as dt
+
+    from app.services.audit import head
+
+    with db.engine.connect() as conn:
+        total, last, digest = head(conn)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    click.echo(f"kepala jejak audit {last}:{digest} ({total} baris, {now})")
 
 
 @gis_cli.command("locate")

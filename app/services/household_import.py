@@ -18,7 +18,10 @@ How it works, in constant memory whatever the size of the file:
    column, value, reason in Indonesian (the report is a document for the operator).
 3. **Write** (not in a dry run, and only when no row was rejected): one
    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM`` counting inserted,
-   updated and unchanged rows, then ONE summary audit row — all in the same transaction
+   updated and unchanged rows, then the audit rows: one per inserted or updated row (a
+   create with the new row, an update with the changed columns before and after, as the
+   ORM event writes them; unchanged rows get none) built and hash-chained in SQL
+   (audit.record_select), and ONE summary row naming the file — all in the same transaction
    as steps 1 and 2, so an error or a killed process leaves the database as it was.
 
 Households are geolocated in step 2 with the rule of the ``household_locate`` trigger
@@ -766,20 +769,49 @@ class _Importer:
         return tuple(int(x) for x in row)
 
     def _upsert(self, table: str, key_cols: str, key_exprs: str, columns, conflict: str) -> tuple[int, int]:
-        """One INSERT ... ON CONFLICT DO UPDATE, only where something differs; (inserted, updated)."""
+        """One INSERT ... ON CONFLICT DO UPDATE, only where something differs; (inserted, updated).
+
+        It also fills ``import_audit`` with what the audit trail records per changed row, as the
+        ORM event would (app/services/audit.py): a create with the whole new row, an update with
+        the changed columns before and after. The before-images are copied first (only of the
+        rows that will change: the table is locked since the checks, so they cannot go stale);
+        the after-images come from RETURNING. ``_record_audit`` chains them into audit_log."""
+        from app.services import audit
+
+        target = Household.metadata.tables[table]
         names = ", ".join(c for c, _ in columns)
         exprs = ", ".join(e for _, e in columns)
         sets = ", ".join(f"{c} = EXCLUDED.{c}" for c, _ in columns)
         old = ", ".join(f"t.{c}" for c, _ in columns)
         new = ", ".join(f"EXCLUDED.{c}" for c, _ in columns)
-        row = self.sql(f"""
+        source = ", ".join(f"r.{e}" for _, e in columns)
+        # No update predicted (a first import, a re-import): skip the join over the table.
+        changes = "true" if self.result.updated else "false"
+        self.sql(f"""
+            CREATE TEMP TABLE import_before ON COMMIT DROP AS
+            SELECT t.id, {old} FROM import_row r JOIN {table} t ON t.id = r.existing_id
+             WHERE {changes} AND ({old}) IS DISTINCT FROM ({source})""")
+        self.sql("ANALYZE import_before")
+        self.sql("CREATE TEMP TABLE import_audit (entity_id bigint, action text, before text, after text) "
+                 "ON COMMIT DROP")
+        self.sql(audit.POINT_TEXT_SQL)
+        before, after = audit.diff_sql(target, [c for c, _ in columns], "b", "up")
+        self.sql(f"""
             WITH up AS (
                 INSERT INTO {table} AS t ({key_cols}, {names})
                 SELECT {key_exprs}, {exprs} FROM import_row
                 {conflict} DO UPDATE SET {sets}
                  WHERE ({old}) IS DISTINCT FROM ({new})
-                RETURNING (xmax = 0) AS inserted)
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up""").one()
+                RETURNING t.*, (xmax = 0) AS inserted)
+            INSERT INTO import_audit (entity_id, action, before, after)
+            SELECT up.id, CASE WHEN up.inserted THEN 'create' ELSE 'update' END,
+                   CASE WHEN b.id IS NOT NULL THEN {before} END,
+                   CASE WHEN up.inserted THEN {audit.image_sql(target, 'up')} ELSE {after} END
+              FROM up LEFT JOIN import_before b ON b.id = up.id""")
+        row = self.sql("SELECT count(*) FILTER (WHERE action = 'create'), count(*) FILTER (WHERE action = 'update'), "
+                       "count(*) FILTER (WHERE action = 'update' AND before IS NULL) FROM import_audit").one()
+        if row[2]:  # cannot happen under the lock; an update recorded without its before-image must not be
+            raise RuntimeError(f"{row[2]} baris diubah tanpa citra sebelumnya untuk jejak audit")
         return int(row[0]), int(row[1])
 
 
@@ -955,6 +987,7 @@ def run_import(engine: Engine, path, *, kind: str = "households", dry_run: bool 
             result.unchanged = result.rows - inserted - updated
             lap("menyimpan")
             _record_audit(conn, result, actor)
+            lap("jejak audit")
             transaction.commit()
             result.committed = True
             progress("selesai", result.rows, result.rows)
@@ -972,10 +1005,15 @@ def run_import(engine: Engine, path, *, kind: str = "households", dry_run: bool 
 
 
 def _record_audit(conn: Connection, result: ImportResult, actor) -> None:
-    """ONE summary audit row for the committed import (bulk SQL bypasses the ORM event)."""
+    """The audit rows of the committed import (bulk SQL bypasses the ORM event): one per
+    inserted or updated row (from ``import_audit``, chained in SQL by audit.record_select, in
+    the order of the rows' ids), then ONE summary row naming the file and the counts."""
     from app.services import audit
 
     spec = KINDS[result.kind]
+    audit.record_select(conn, "SELECT entity_id AS seq, action, :entity AS entity, entity_id, before, after, "
+                              ":note AS note FROM import_audit",
+                        {"entity": spec.entity, "note": f"impor {result.filename}"[:500]}, actor=actor)
     note = (f"impor {spec.label} dari {result.filename}: {result.rows} baris; ditambah {result.inserted}, "
             f"diubah {result.updated}, tetap {result.unchanged}, ditolak {result.rejected}")[:500]
     entry = {"action": "import", "entity": spec.entity, "entity_id": None, "note": note,

@@ -154,11 +154,17 @@ def test_dry_run_commit_and_reimport_through_the_cli(app, engine, places, tmp_pa
     assert got[rows[0]["no_kk"]]["lat"] == pytest.approx(places["timur"]["lat"], abs=1e-6)
     assert got[rows[0]["no_kk"]]["source"] == "BDT"
     after = state(engine)
-    assert int(after["audit"]) == int(before["audit"]) + 1  # ONE summary row for the import
+    assert int(after["audit"]) == int(before["audit"]) + 5  # a create per household, then the summary
     assert after["trigger"] == "O"  # the trigger is back on
     with engine.connect() as conn:
-        audit = conn.execute(text("SELECT action, entity, note FROM audit_log ORDER BY id DESC LIMIT 1")).one()
-    assert audit.action == "import" and audit.entity == "household" and "ditambah 4" in audit.note
+        audit = conn.execute(text("SELECT action, entity, entity_id, note FROM audit_log "
+                                  "ORDER BY id DESC LIMIT 5")).all()
+    assert audit[0].action == "import" and audit[0].entity == "household" and "ditambah 4" in audit[0].note
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM household WHERE no_kk = ANY(:k) ORDER BY id DESC"),
+                           {"k": [r["no_kk"] for r in rows]}).scalars().all()
+    assert [(a.action, a.entity, a.entity_id, a.note) for a in audit[1:]] == \
+        [("create", "household", i, "impor bersih.csv") for i in ids]
 
     # The trigger computes the same located village and status (one rule).
     with engine.begin() as conn:
@@ -166,14 +172,21 @@ def test_dry_run_commit_and_reimport_through_the_cli(app, engine, places, tmp_pa
                      {"k": [r["no_kk"] for r in rows]})
     assert households(engine, [r["no_kk"] for r in rows]) == got
 
+    before = state(engine)
     again = flask_cli("households", "import", str(path), "--report", str(tmp_path))
     assert "ditambah 0, diubah 0, tetap 4, ditolak 0" in again.stdout, again.stdout + again.stderr
+    assert int(state(engine)["audit"]) == int(before["audit"]) + 1  # nothing changed: the summary only
     assert state(engine)["household"] == after["household"]
 
     rows[1]["desil"] = "3"
     changed = flask_cli("households", "import", str(write_csv(tmp_path / "ubah.csv", rows)), "--report", str(tmp_path))
     assert "ditambah 0, diubah 1, tetap 3, ditolak 0" in changed.stdout, changed.stdout + changed.stderr
     assert households(engine, [rows[1]["no_kk"]])[rows[1]["no_kk"]]["desil"] == 3
+    with engine.connect() as conn:
+        audit = conn.execute(text("SELECT action, before, after, username FROM audit_log "
+                                  "ORDER BY id DESC LIMIT 2")).all()
+    assert [tuple(a) for a in audit] == [("import", None, audit[0].after, "sistem"),
+                                         ("update", {"desil": 1}, {"desil": 3}, "sistem")]
 
 
 # --- every malformed case: the right row and column, nothing written -----------------------------
@@ -594,14 +607,14 @@ def test_web_upload_check_report_and_commit(app, engine, places, tmp_path):
     commit_id = int(r.headers["Location"].rstrip("/").split("/")[-1])
     assert commit_id != job_id and _wait(client, commit_id)["status"] == "done"
     assert "import-committed" in client.get(f"/imports/job/{commit_id}").get_data(as_text=True)
-    assert int(state(engine)["audit"]) == int(before["audit"]) + 1
+    assert int(state(engine)["audit"]) == int(before["audit"]) + 2  # the household's create, the summary
     got = households(engine, [rows[0]["no_kk"]])
     assert got[rows[0]["no_kk"]]["head_name"] == "Web Uji Satu"
     with engine.connect() as conn:
         job = conn.execute(text("SELECT username, regency_id, summary FROM import_job WHERE id = :id"),
                            {"id": commit_id}).one()
-        audit = conn.execute(text("SELECT username FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
-    assert job.username == "op1807" and job.summary["committed"] and audit == "op1807"
+        audit = conn.execute(text("SELECT username FROM audit_log ORDER BY id DESC LIMIT 2")).scalars().all()
+    assert job.username == "op1807" and job.summary["committed"] and audit == ["op1807", "op1807"]
     # A second commit of the same check goes to the first one.
     r = client.post(f"/imports/job/{job_id}/commit")
     assert r.headers["Location"].endswith(f"/imports/job/{commit_id}")
