@@ -82,6 +82,9 @@ class Kind:
     id_columns: tuple[str, ...]  # NIK / No KK columns (numbers from Excel are suspicious)
     entity: str  # the table written, for the audit row
     label: str
+    # Columns Sinergi's own exports add for people (app/list_exports.py: village name,
+    # kecamatan, ...): read past without a word, so an exported file imports as it is.
+    ignored: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -91,11 +94,14 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "households": Kind("households", ("no_kk", "nik_kepala", "nama_kepala", "kode_desa", "desil", "jumlah_anggota"),
                        ("alamat", "rt", "rw", "lintang", "bujur", "sumber"), ("no_kk", "nik_kepala"),
-                       "household", "rumah tangga"),
+                       "household", "rumah tangga",
+                       ("nama_desa", "kecamatan", "kabupaten_kota", "status_lokasi", "kode_desa_titik")),
     "members": Kind("members", ("no_kk", "nik", "nama", "jenis_kelamin"), ("tanggal_lahir", "hubungan"),
-                    ("no_kk", "nik"), "household_member", "anggota rumah tangga"),
+                    ("no_kk", "nik"), "household_member", "anggota rumah tangga",
+                    ("nama_kepala", "kode_desa", "nama_desa")),
     "enrolments": Kind("enrolments", ("no_kk", "kode_program", "tahun"), ("status", "nilai"), ("no_kk",),
-                       "enrolment", "kepesertaan program"),
+                       "enrolment", "kepesertaan program",
+                       ("nama_program", "tanggal", "nama_kepala", "desil", "kode_desa", "nama_desa")),
 }
 
 
@@ -385,7 +391,8 @@ class _Importer:
     # 1. header and staging ------------------------------------------------------------------
     def map_header(self, header: list) -> tuple[list[tuple[int, str]], list[tuple], bool]:
         """(positions of the known columns, header problems, whether they are fatal). A missing
-        or doubled column stops the import; an unknown one is reported but the rows are checked."""
+        or doubled column stops the import; an unknown one is reported but the rows are checked;
+        the columns our own exports add (``Kind.ignored``) are read past."""
         names = [_header_name(c) for c in header]
         while names and names[-1] == "":
             names.pop()
@@ -395,11 +402,13 @@ class _Importer:
             raw = "" if header[i] is None else str(header[i])
             if name == "":
                 problems.append((1, i, f"(kolom {i + 1})", raw, "kolom tanpa nama"))
+            elif name in seen:
+                problems.append((1, i, raw, raw, f"kolom ganda (juga kolom ke-{seen[name] + 1})"))
+            elif name in self.kind.ignored:
+                seen[name] = i  # read past, not staged
             elif name not in known:
                 problems.append((1, i, raw, raw, "kolom tidak dikenal; kolom yang diterima: " +
                                  ", ".join(self.kind.columns)))
-            elif name in seen:
-                problems.append((1, i, raw, raw, f"kolom ganda (juga kolom ke-{seen[name] + 1})"))
             else:
                 seen[name] = i
                 positions.append((i, name))

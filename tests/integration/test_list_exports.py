@@ -247,3 +247,17 @@ def test_round_trip_households_and_members_into_an_empty_database(bappeda, engin
             empty.dispose()
         with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_bdt_exports_headers_are_the_import_columns_or_read_past():
+    """Every header of the household, member and enrolment exports is a column of the import
+    (app/services/household_import.py) or one it reads past: the export stays importable."""
+    from app import list_exports
+    from app.services.household_import import KINDS, _header_name
+
+    for spec, kind in ((list_exports.HOUSEHOLDS, "households"), (list_exports.MEMBERS, "members"),
+                       (list_exports.ENROLMENTS, "enrolments")):
+        names = [_header_name(f.header) for f in spec.fields]
+        assert set(names) <= set(KINDS[kind].columns) | set(KINDS[kind].ignored), kind
+        assert set(KINDS[kind].required) <= set(names), kind
+        assert not set(KINDS[kind].columns) & set(KINDS[kind].ignored), kind
