@@ -31,7 +31,7 @@ from app.extensions import db
 from app.models.areas import Regency
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, REQUEST_KINDS, REQUEST_STATES
 from app.security.scope import Scope, ScopeError, current_scope
-from app.services import lp2kd
+from app.services import audit, lp2kd
 from app.views.choices import (CLUSTER_CHOICES, DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES,
                                PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES)
 
@@ -545,6 +545,7 @@ class Lp2kdView(BaseView):
             areas=area_choices(scope), years=year_choices(scope, choice.year), periods=list(PERIOD_LABELS.items()),
             period_title=_period_title(report), fmt=format_value, can_write=can_write,
             generated=dt.datetime.now(lp2kd.WIB).strftime("%Y-%m-%d %H:%M") + " WIB",
+            audit_head="{1}:{2}".format(*audit.head(db.session.connection())),
             numeric=exports.NUMERIC_KINDS, title=gettext("LP2KD report"))
 
     @expose("/")

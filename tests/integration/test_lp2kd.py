@@ -541,6 +541,13 @@ def test_pages_and_who_may_open_them(app, reports):
         assert f'id="section-{section}"' in html
     printable = bappeda.get("/lp2kd/print?area=province&year=2017&period=tahunan").get_data(as_text=True)
     assert 'class="navbar' not in printable and "lp2kd-note-form" not in printable and "section-note" in printable
+    # the printed report carries the audit chain's head, to check later with `audit verify --head`
+    head = re.search(r'id="lp2kd-audit-head"[^>]*>[^<]*<code>(\d+):([0-9a-f]{64})</code>', printable)
+    with app.app_context():
+        from app.extensions import db
+        from app.models.audit import AuditLog
+
+        assert head and db.session.get(AuditLog, int(head.group(1))).hash == head.group(2)
     assert "@media print" in html
 
     op = session_client(app, "op1807")
