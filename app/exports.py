@@ -1,8 +1,11 @@
 """THE export module: any list of rows as a CSV or XLSX download, in constant memory.
 
-Used by the analysis screens and API today and by every list export (issue 5). A caller
-describes its columns once and passes an iterable of rows (mappings, objects, or a
-generator streaming from a server-side cursor); nothing here holds all rows at once.
+Used by the analysis screens and API, the audit trail and every list export
+(app/list_exports.py). A caller describes its columns once and passes an iterable of rows
+(mappings, objects, tuples, or a generator streaming from a server-side cursor); nothing here
+holds all rows at once. A streamed CSV closes the request's session before the body is sent,
+so rows that are read while it streams must come from a connection of their own (as
+``list_exports.rows`` and the audit export do), never from ``db.session``.
 
     columns = [("no_kk", _("No KK"), "id_number"), ("head_name", _("Head of household"), "text"),
                ("benefit_value", _("Benefit value (Rp)"), "money"), ("date", _("Date"), "date")]
@@ -266,10 +269,23 @@ def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep
         _log.info("export %s: %d rows (csv, sep %r)", filename, counter.count, sep)
         _write_log(record, "csv", counter.count, actor)
 
+    _end_request_transaction()
     response = Response(stream_with_context(generate()), content_type=CSV_MIMETYPE)
     response.headers["Content-Disposition"] = _disposition(filename)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _end_request_transaction() -> None:
+    """Close the request's session before the body streams: the rows come from a connection of
+    their own, and a download of a million rows (or a client that stops reading) must not keep
+    the session's transaction, and its locks, open for as long as it takes."""
+    from flask import has_app_context
+
+    if has_app_context():
+        from app.extensions import db
+
+        db.session.close()
 
 
 class _Counter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import current_app, request
+from flask import request
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
@@ -83,13 +83,9 @@ class AuditLogView(NoActionsMixin, ScopedModelView):
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         filters = self._filters.get_joined_filters(self._base_filters)
         order_column, order_direction = (get_order_args().get(self.__class__.__name__) or self.base_order)
-        query = self.datamodel.apply_all(db.session.query(AuditLog), filters, order_column, order_direction)
-        total = query.order_by(None).count()
-        user = current_app.appbuilder.sm.current_user
-        db.session.add(ExportLog(user_id=getattr(user, "id", None), username=getattr(user, "username", None),
-                                 what="audit_log", format=fmt, rows=total,
-                                 filters={k: v for k, v in request.args.items() if k.startswith("_flt_")}))
-        db.session.commit()
+        statement = self.datamodel.apply_all(db.session.query(AuditLog), filters, order_column,
+                                             order_direction).statement
+        record = exports.ExportRecord("audit_log", {k: v for k, v in request.args.items() if k.startswith("_flt_")})
         columns = [
             ("id", gettext("No."), "int"),
             ("at", gettext("When"), "datetime"),
@@ -105,15 +101,23 @@ class AuditLogView(NoActionsMixin, ScopedModelView):
             ("note", gettext("Note"), "text"),
             ("hash", gettext("Hash"), "text"),
         ]
-        rows = (_Row(r) for r in query.yield_per(1000))
         stamp = dt.datetime.now(WIB).strftime("%Y%m%d-%H%M")
-        return exports.export(fmt, rows, columns, f"jejak_audit_{stamp}", sep=sep, sheet_name="Audit")
+        return exports.export(fmt, _rows(statement), columns, f"jejak_audit_{stamp}", sep=sep, sheet_name="Audit",
+                              log=record)
+
+
+def _rows(statement):
+    """The rows from a server-side cursor on a connection of their own, closed when the file
+    is written (not the request's session: a streamed CSV outlives the view)."""
+    with db.engine.connect() as conn:
+        for row in conn.execute(statement, execution_options={"stream_results": True, "yield_per": 1000}):
+            yield _Row(row)
 
 
 class _Row:
     """An audit row with its time in WIB and without a time zone (spreadsheets have none)."""
 
-    def __init__(self, row: AuditLog):
+    def __init__(self, row):
         self._row = row
         self.at = row.at.astimezone(WIB).replace(tzinfo=None) if row.at else None
 
