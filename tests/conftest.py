@@ -31,11 +31,21 @@ os.environ.setdefault("RATELIMIT_ENABLED", "0")
 SHARED_AREAS = Path(os.environ.get("SINERGI_AREAS_DIR", ROOT.parent / "shared" / "data" / "lampung"))
 HAVE_LAMPUNG = all((SHARED_AREAS / f).exists() for f in ("kabupaten.geojson", "kecamatan.geojson", "desa.geojson"))
 NO_LAMPUNG_REASON = f"real Lampung boundaries not found in {SHARED_AREAS} (set SINERGI_AREAS_DIR)"
+# Tests that rely on real village codes, points or polygons of Lampung: skipped, with the
+# reason, on the synthetic geography that `areas load-demo` makes when the files are absent.
+needs_lampung = pytest.mark.skipif(not HAVE_LAMPUNG, reason=NO_LAMPUNG_REASON)
 DEMO_PASSWORD = "sinergi-demo"
 
 
 def _admin_conninfo() -> str:
     return _base_url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+def pytest_report_header(config):
+    if HAVE_LAMPUNG:
+        return f"areas: the real Lampung boundaries in {SHARED_AREAS}"
+    return (f"areas: SYNTHETIC geography — {NO_LAMPUNG_REASON}; "
+            "the tests that need the real boundaries are skipped")
 
 
 def pytest_sessionstart(session):

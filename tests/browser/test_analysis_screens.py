@@ -9,6 +9,8 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import needs_lampung
+
 from tests.browser.conftest import login
 
 LAMTIM = "18.07"
@@ -118,6 +120,7 @@ def test_bappeda_accepts_a_located_village(page, app, artifacts):
     assert tuple(audit) == ("accept_location", "bappeda")
 
 
+@needs_lampung
 def test_zone_membership_and_gaps_pages(page, artifacts):
     login(page, "op1807")
     page.goto("/analysis/gaps/?year=2017&k=2")

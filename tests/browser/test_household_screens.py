@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.browser.conftest import login
-from tests.conftest import HAVE_LAMPUNG
+from tests.conftest import HAVE_LAMPUNG, needs_lampung
 
 
 @pytest.fixture()
@@ -43,6 +43,7 @@ def map_point(page, selector, lat, lon):
     }""", [selector, lat, lon])
 
 
+@needs_lampung
 def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, village):
     no_kk = f"189999010190{random.randrange(5000, 9999):04d}"
     login(page, "op1807")

@@ -12,6 +12,8 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import needs_lampung
+
 from tests.browser.conftest import login
 
 HEADER = ["no_kk", "nik_kepala", "nama_kepala", "alamat", "rt", "rw", "kode_desa", "desil", "jumlah_anggota",
@@ -50,6 +52,7 @@ def _file(path, rows):
     return path
 
 
+@needs_lampung
 def test_upload_report_fix_commit_and_see_the_households(page, artifacts, engine, village, tmp_path):
     tag = f"{random.randrange(1000, 9999)}"
     name = f"Impor Peramban {tag}"

@@ -15,6 +15,8 @@ import re
 
 from sqlalchemy import text
 
+from tests.conftest import needs_lampung
+
 from tests.browser.conftest import login
 
 FRAME = "#sinergi-map-frame"
@@ -84,6 +86,7 @@ def test_village_map_draws_polygons_and_the_legend_follows_the_measure(page, art
     page.screenshot(path=str(artifacts / "maps_village_gaps_k2.png"))
 
 
+@needs_lampung
 def test_village_popup_link_opens_the_household_list_of_that_village(page, artifacts, engine):
     with engine.connect() as conn:
         village = conn.execute(text("""

@@ -8,6 +8,8 @@ import io
 import openpyxl
 from sqlalchemy import text
 
+from tests.conftest import needs_lampung
+
 from tests.browser.conftest import login
 
 SECTIONS = ("summary", "indicators", "tkpk", "programs", "beneficiaries", "coverage", "overlap", "gaps", "zones",
@@ -106,6 +108,7 @@ def test_operator_writes_and_saves_problems_and_follow_up(page, app, artifacts):
     assert tuple(saved) == (problems, follow_up, "op1807")
 
 
+@needs_lampung
 def test_the_dashboard_draws_its_chart_and_map(page, app, artifacts):
     login(page, "bappeda")
     page.goto("/?year=2017")

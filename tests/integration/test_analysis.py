@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, needs_lampung
 
 YEAR = 2017
 COUNTED = {"usulan", "ditetapkan", "disalurkan"}
@@ -579,6 +579,7 @@ def mismatched(app):
     }
 
 
+@needs_lampung
 def test_mismatches_are_listed_with_their_statuses(app, engine, mismatched):
     for key in ("own", "own2", "cross", "other"):
         assert _state(engine, mismatched[key])[2] == "beda_desa", key

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import DEMO_PASSWORD, flask_cli
+from tests.conftest import DEMO_PASSWORD, flask_cli, needs_lampung
 from tests.forms import FormValues
 
 OWN = "18.07"
@@ -204,6 +204,7 @@ HOUSEHOLD_HEADER = ["no_kk", "nik_kepala", "nama_kepala", "kode_desa", "desil", 
 AWKWARD_NAME = 'Siti "Ñoño" O\'Brien \\ Ketut\tWayan — 😀 <b>'
 
 
+@needs_lampung
 def test_an_import_leaves_one_row_per_created_or_updated_household(app, village, tmp_path):
     """N new + M changed + K unchanged households: exactly N creates (the whole row, as the ORM
     event writes it) + M updates (only the changed columns, before and after), in the order

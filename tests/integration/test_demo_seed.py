@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import TEST_URL, _admin_conninfo, flask_cli
+from tests.conftest import TEST_URL, _admin_conninfo, flask_cli, needs_lampung
 
 ABOVE_AVERAGE = {"18.03", "18.07", "18.08", "18.09", "18.13"}  # domain.md: above the provincial rate
 PEDOMAN = {"selesai": {"18.05", "18.07", "18.08", "18.10", "18.72"}, "penyusunan": {"18.11", "18.71"}}
@@ -233,6 +233,7 @@ def test_points_lie_in_their_village_except_a_few(engine, seed):
     assert srids == [4326]
 
 
+@needs_lampung
 def test_enrolments_overlap_leave_gaps_and_respect_coverage(engine, seed):
     params = {"kks": seed["kks"], "codes": seed["codes"]}
     wrong_year, not_covered, households, two_plus, three_plus, desil1, desil1_none = one(engine, f"""

@@ -16,7 +16,7 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, needs_lampung
 
 OWN = "18.07"  # Lampung Timur, op1807's regency
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -215,6 +215,7 @@ def test_household_geojson_masks_no_kk_and_never_sends_nik(app, client, tokens):
     assert "nik" not in body.lower()
 
 
+@needs_lampung
 def test_household_geojson_bbox_paging_and_programs(app, client, tokens, year):
     bbox = "105.15,-5.5,105.35,-5.3"
     first = json.loads(client.get(f"/gis/geojson/households?bbox={bbox}&limit=50", headers=tokens["admin"]).data)
@@ -238,6 +239,7 @@ def test_household_geojson_bbox_paging_and_programs(app, client, tokens, year):
         assert client.get(f"/gis/geojson/households?{bad}", headers=tokens["admin"]).status_code == 400, bad
 
 
+@needs_lampung
 def test_household_tiles_hold_only_the_scope(app, client, tokens, own_regency_id, province_tiles):
     # raw points (z >= 12) inside Lampung Timur: every one is a household of 18.07
     lon, lat = sql(app, """SELECT ST_X(h.location), ST_Y(h.location) FROM household h JOIN village v ON v.id = h.village_id
@@ -294,6 +296,7 @@ def test_low_zoom_household_tiles_count_exactly_the_scope(app, client, tokens, o
         assert biggest < 80 * 1024
 
 
+@needs_lampung
 def test_tile_etag_and_errors(client, tokens):
     z, x, y = tile_of(*BANDAR_LAMPUNG, 12)
     url = f"/gis/tiles/households/{z}/{x}/{y}.pbf"
@@ -310,6 +313,7 @@ def test_tile_etag_and_errors(client, tokens):
     assert client.get("/gis/tiles/secrets/3/1/1.pbf", headers=tokens["admin"]).status_code == 404
 
 
+@needs_lampung
 def test_village_tiles_carry_the_scoped_measures(app, client, tokens, own_regency_id, year):
     from gis import features as F
     from gis.queries import village_measures
@@ -398,6 +402,7 @@ def test_village_geojson_measures_equal_village_measures(app, client, tokens, ow
     assert client.get("/gis/geojson/villages?regency=99.99", headers=tokens[username]).status_code == 400
 
 
+@needs_lampung
 def test_province_villages_at_low_zoom_stay_small(client, tokens):
     r = client.get("/gis/geojson/villages?zoom=8", headers=tokens["admin"])
     assert r.status_code == 200

@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, needs_lampung
 
 OWN = "18.07"  # Lampung Timur, op1807's regency
 OTHER = "18.01"
@@ -284,6 +284,7 @@ def test_bad_parameters_are_named(app, query, name):
 
 # --- Bappeda: the province ------------------------------------------------------------------------
 
+@needs_lampung
 def test_bappeda_geojson_holds_the_province(app, year):
     headers = bearer(app, "bappeda")  # JWT, as QGIS or a script would call it
     before = last_log_id(app)
@@ -314,6 +315,7 @@ def test_bappeda_geojson_holds_the_province(app, year):
                                                                                "regency": None}, 2640)]
 
 
+@needs_lampung
 def test_bappeda_geopackage_holds_the_province_and_every_zone(app, tmp_path, year):
     r = login(app, "bappeda").get(f"{GPKG}?year={year}")
     assert r.status_code == 200
@@ -373,6 +375,7 @@ def test_a_year_without_zones_gives_empty_layers_with_their_fields(app, tmp_path
 
 # --- OPD and Pimpinan ---------------------------------------------------------------------------
 
+@needs_lampung
 def test_opd_gets_every_village_counted_over_their_agency(app, tmp_path, year):
     """As on the village map: every village, measures over the OPD's scope (households of the
     regencies their programs cover, enrolments of their programs); the zones of the year."""
@@ -400,6 +403,7 @@ def test_opd_gets_every_village_counted_over_their_agency(app, tmp_path, year):
     assert set(int(z) for z in zones["id_zona"]) == zones_for_regency(app, year, None)
 
 
+@needs_lampung
 def test_pimpinan_gets_the_province_read_only_figures(app, year):
     r = login(app, "pimpinan").get(f"{VILLAGES}?year={year}")
     assert r.status_code == 200

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from app.security.scope import Scope
 from app.services import household_import as hi
 from app.services.household_import import ImportFailed, run_import
-from tests.conftest import DEMO_PASSWORD, ROOT, flask_cli
+from tests.conftest import DEMO_PASSWORD, ROOT, flask_cli, needs_lampung
 
 HEADER = ["no_kk", "nik_kepala", "nama_kepala", "alamat", "rt", "rw", "kode_desa", "desil", "jumlah_anggota",
           "lintang", "bujur"]
@@ -465,6 +465,7 @@ def test_xlsx_with_numbers_mangled_by_excel(app, engine, places, tmp_path):
 
 # --- the importer's regency ------------------------------------------------------------------------
 
+@needs_lampung
 def test_operator_import_rejects_rows_of_other_regencies(app, engine, places, tmp_path):
     rows = [household_row(places["timur"]), household_row(places["selatan"], no_kk=new_kk("180104"))]
     path = write_csv(tmp_path / "dua-kabupaten.csv", rows)
@@ -476,6 +477,7 @@ def test_operator_import_rejects_rows_of_other_regencies(app, engine, places, tm
     assert state(engine) == before
 
 
+@needs_lampung
 def test_operator_cannot_take_over_a_household_of_another_regency(app, engine, places, tmp_path):
     with engine.connect() as conn:
         kk = conn.execute(text("""SELECT h.no_kk FROM household h JOIN village v ON v.id = h.village_id
@@ -567,6 +569,7 @@ def _upload(client, path, kind="households"):
     return int(r.headers["Location"].rstrip("/").split("/")[-1])
 
 
+@needs_lampung
 def test_web_upload_check_report_and_commit(app, engine, places, tmp_path):
     client = app.test_client()
     _login(client, "op1807")

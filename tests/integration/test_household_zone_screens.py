@@ -17,7 +17,9 @@ import random
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, needs_lampung
+
+pytestmark = needs_lampung  # real village codes and points throughout
 
 _serial = itertools.count(random.randrange(1000, 5000))
 

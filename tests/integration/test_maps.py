@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, needs_lampung
 
 STAFF = ("admin", "bappeda", "pimpinan", "op1807", "opd_dinkop_lamtim")
 HOST_PAGES = ("/maps/villages/", "/maps/households/")
@@ -167,6 +167,7 @@ def test_every_staff_role_opens_both_maps(app, username):
 
 # --- what each user may choose ------------------------------------------------------------------
 
+@needs_lampung
 def test_operator_is_held_to_own_regency(app):
     client = login(app, "op1807")
     for url in ("/maps/villages/frame?regency=18.71", "/maps/households/frame?regency=18.71"):
