@@ -4,8 +4,8 @@ Used by the analysis screens and API, the audit trail and every list export
 (app/list_exports.py). A caller describes its columns once and passes an iterable of rows
 (mappings, objects, tuples, or a generator streaming from a server-side cursor); nothing here
 holds all rows at once. A streamed CSV closes the request's session before the body is sent,
-so rows that are read while it streams must come from a connection of their own (as
-``list_exports.rows`` and the audit export do), never from ``db.session``.
+so rows that are read while it streams must come from a connection of their own
+(``stream_rows``), never from ``db.session``.
 
     columns = [("no_kk", _("No KK"), "id_number"), ("head_name", _("Head of household"), "text"),
                ("benefit_value", _("Benefit value (Rp)"), "money"), ("date", _("Date"), "date")]
@@ -274,6 +274,15 @@ def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep
     response.headers["Content-Disposition"] = _disposition(filename)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def stream_rows(statement, batch: int = 2000) -> Iterator:
+    """The rows of ``statement`` from a server-side cursor, ``batch`` at a time, on a connection
+    of their own that is closed when the last row is read: what a streamed export reads from."""
+    from app.extensions import db
+
+    with db.engine.connect() as conn:
+        yield from conn.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
 
 
 def _end_request_transaction() -> None:

@@ -34,7 +34,7 @@ from app.models.households import Enrolment, Household, HouseholdMember
 from app.models.programs import Program
 from app.models.tkpk import Agency, TkpkInstitution, TkpkMember
 from app.models.zones import PovertyIndicator, PriorityZone
-from app.security.scope import Scope
+from app.security.scope import Scope, current_scope
 from app.services.complaints import WIB
 
 # A column is an attribute path from the listed model ("village.district.name"), or a
@@ -242,23 +242,21 @@ def _protect(spec: ListExport, scope: Scope) -> Callable[[tuple], tuple]:
     return protect
 
 
-def rows(engine, select, spec: ListExport, scope: Scope, batch: int = 2000) -> Iterator[tuple]:
-    """The rows from a server-side cursor on a connection of their own (a streamed CSV is
-    sent after the request's session has closed)."""
-    protect = _protect(spec, scope)
-    with engine.connect() as conn:
-        result = conn.execute(select, execution_options={"stream_results": True, "yield_per": batch})
-        for row in result:
-            yield protect(row)
+def rows(select, spec: ListExport, scope: Scope) -> Iterator[tuple]:
+    """The rows, streamed (``exports.stream_rows``), protected for the scope."""
+    return map(_protect(spec, scope), exports.stream_rows(select))
 
 
 def export_columns(spec: ListExport) -> list[exports.Column]:
     return [exports.Column(i, f.header, f.kind) for i, f in enumerate(spec.fields)]  # rows are tuples
 
 
-def download(fmt: str, sep: str, engine, select, spec: ListExport, scope: Scope, filters: Optional[dict]):
-    """The CSV / XLSX response of a list export (file name with the time in WIB), logged as
-    ``spec.name`` with its filters."""
+def download(fmt: str, sep: str, query, model, filters: Optional[dict]):
+    """The CSV / XLSX response of the list ``query`` (an ORM query of ``model`` with FAB's
+    filters and order) for the current user (file name with the time in WIB), logged as the
+    list's name with ``filters``."""
+    spec = LISTS[model]
     stamp = dt.datetime.now(WIB).strftime("%Y%m%d-%H%M")
-    return exports.export(fmt, rows(engine, select, spec, scope), export_columns(spec), f"{spec.name}_{stamp}",
-                          sep=sep, sheet_name=spec.name, log=exports.ExportRecord(spec.name, filters))
+    return exports.export(fmt, rows(statement(query, model, spec), spec, current_scope()), export_columns(spec),
+                          f"{spec.name}_{stamp}", sep=sep, sheet_name=spec.name,
+                          log=exports.ExportRecord(spec.name, filters))

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from sqlalchemy import distinct, func, select, true
+from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,7 +36,7 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Household
 from app.models.programs import Program
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, mask_number, predicate
+from app.security.scope import Scope, in_scope, mask_number
 from gis import queries
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -187,11 +187,6 @@ def _envelope(bbox):
 def _geometry(column, tolerance: Optional[float], decimals: int):
     geom = func.ST_SimplifyPreserveTopology(column, tolerance) if tolerance else column
     return func.ST_AsGeoJSON(geom, decimals)
-
-
-def _where(model, scope: Scope) -> ColumnElement:
-    pred = predicate(model, scope)
-    return true() if pred is None else pred
 
 
 # --- JSON text assembly -------------------------------------------------------------------------
@@ -385,7 +380,7 @@ def _zone_filtered(columns: list, scope: Scope, *, year: Optional[int] = None, y
                    zone_id: Optional[int] = None):
     query = (select(*columns).select_from(PriorityZone)
              .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
-             .where(_where(PriorityZone, scope)))
+             .where(in_scope(PriorityZone, scope)))
     if year is not None:
         query = query.where(PriorityZone.year == year)
     if years is not None:
@@ -444,7 +439,7 @@ def household_page(conn: Connection, scope: Scope, *, year: int, bbox=None, rege
     ``regency_id``: only households registered in a village of that regency."""
     page = (select(Household.id, Household.no_kk, Household.desil, Household.location_status,
                    func.ST_AsGeoJSON(Household.location, DEFAULT_DECIMALS).label("geometry"))
-            .where(_where(Household, scope)))
+            .where(in_scope(Household, scope)))
     if regency_id is not None:
         page = page.where(Household.village_id.in_(
             select(Village.id).join(District, District.id == Village.district_id)

@@ -65,7 +65,7 @@ from flask import Response, current_app, request, send_file, stream_with_context
 from flask_appbuilder.api import BaseApi, expose
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_babel import gettext as _
-from sqlalchemy import Float, Integer, Numeric, and_, cast, distinct, false, func, or_, select
+from sqlalchemy import Float, Integer, Numeric, and_, cast, distinct, func, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
@@ -73,7 +73,7 @@ from app import exports
 from app.extensions import db
 from app.models.areas import District, Regency, Village
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, current_scope, predicate
+from app.security.scope import Scope, current_scope, in_scope
 from gis import features as F
 from gis import maps, queries
 from gis.features import QueryError
@@ -161,11 +161,6 @@ def _geometry(column, kind: str):
     return func.ST_AsGeoJSON(func.ST_ForcePolygonCCW(column), GEOJSON_DIGITS, 0)
 
 
-def _scope_area(scope: Scope):
-    """Areas are public, but a user with no scope gets no features at all."""
-    return false() if scope.kind == "none" else None
-
-
 def village_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
     """Villages (of ``sel.regency_id`` or all) with the scoped measures, ordered by code.
 
@@ -230,8 +225,7 @@ def village_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
         .order_by(Village.code))
     if sel.regency_id is not None:
         query = query.where(District.regency_id == sel.regency_id)
-    area = _scope_area(scope)
-    return query if area is None else query.where(area)
+    return query.where(in_scope(Village, scope))  # areas are public; a user with no scope gets none
 
 
 def zone_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
@@ -257,11 +251,8 @@ def zone_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
         .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
         .outerjoin(member_counts, member_counts.c.zone_id == PriorityZone.id)
         .outerjoin(gap_counts, gap_counts.c.zone_id == PriorityZone.id)
-        .where(PriorityZone.year == sel.year)
+        .where(PriorityZone.year == sel.year, in_scope(PriorityZone, scope))
         .order_by(PriorityZone.name, PriorityZone.id))
-    pred = predicate(PriorityZone, scope)
-    if pred is not None:
-        query = query.where(pred)
     if sel.regency_id is not None:
         regency_geom = select(Regency.geom).where(Regency.id == sel.regency_id).scalar_subquery()
         query = query.where(or_(PriorityZone.regency_id == sel.regency_id,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Optional
 
-from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, literal, select, text, true
+from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, literal, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
@@ -22,14 +22,9 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
 from app.models.programs import Program
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, predicate
+from app.security.scope import Scope, in_scope
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")
-
-
-def _where(model, scope: Scope):
-    pred = predicate(model, scope)
-    return true() if pred is None else pred
 
 
 # --- geolocation ------------------------------------------------------------------------------
@@ -76,7 +71,7 @@ def _households(scope: Scope, regency_id: Optional[int] = None):
                     Household.location, District.id.label("district_id"), District.regency_id)
              .join(Village, Village.id == Household.village_id)
              .join(District, District.id == Village.district_id)
-             .where(_where(Household, scope)))
+             .where(in_scope(Household, scope)))
     if regency_id is not None:
         query = query.where(District.regency_id == regency_id)
     return query
@@ -86,7 +81,7 @@ def _counted_enrolments(year: int, scope: Scope, dates=None):
     """Counted enrolments of the year; with ``dates`` (first, last day), only those dated
     inside them (a semester of an LP2KD report)."""
     query = (select(Enrolment.household_id, Enrolment.program_id)
-             .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), _where(Enrolment, scope)))
+             .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), in_scope(Enrolment, scope)))
     return query if dates is None else query.where(Enrolment.date.between(*dates))
 
 
@@ -104,7 +99,7 @@ def _program_counts(year: int, scope: Scope, regency_id: Optional[int] = None, d
 
 
 def _zones(scope: Scope, year: Optional[int] = None):
-    query = select(PriorityZone.id, PriorityZone.name, PriorityZone.geom).where(_where(PriorityZone, scope))
+    query = select(PriorityZone.id, PriorityZone.name, PriorityZone.geom).where(in_scope(PriorityZone, scope))
     if year is not None:
         query = query.where(PriorityZone.year == year)
     return query
@@ -290,15 +285,15 @@ def status_counts(rows, key: str = "location_status") -> dict[str, int]:
 def analysis_years(conn: Connection, scope: Scope) -> list[int]:
     """The years an analysis can be asked for: fiscal years of the scoped programs and years of
     the scoped zones (an enrolment's year is always its program's fiscal year)."""
-    programs = select(Program.fiscal_year.label("year")).where(_where(Program, scope))
-    zones = select(PriorityZone.year.label("year")).where(_where(PriorityZone, scope))
+    programs = select(Program.fiscal_year.label("year")).where(in_scope(Program, scope))
+    zones = select(PriorityZone.year.label("year")).where(in_scope(PriorityZone, scope))
     years = programs.union(zones).subquery()
     return list(conn.execute(select(years.c.year).order_by(years.c.year)).scalars())
 
 
 def latest_enrolment_year(conn: Connection, scope: Scope) -> Optional[int]:
     """The latest year with a scoped enrolment (any status), or None (ix_enrolment_year)."""
-    return conn.execute(select(func.max(Enrolment.year)).where(_where(Enrolment, scope))).scalar()
+    return conn.execute(select(func.max(Enrolment.year)).where(in_scope(Enrolment, scope))).scalar()
 
 
 def _household_program_rows(year: int, scope: Scope, regency_id: Optional[int] = None, min_programs: int = 0):
@@ -358,7 +353,7 @@ def zone_summary(conn: Connection, scope: Scope, zone_id: Optional[int] = None):
                     func.coalesce(counts.c.households, 0).label("households"))
              .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
              .outerjoin(counts, counts.c.zone_id == PriorityZone.id)
-             .where(_where(PriorityZone, scope))
+             .where(in_scope(PriorityZone, scope))
              .order_by(PriorityZone.year.desc(), PriorityZone.name))
     if zone_id is not None:
         query = query.where(PriorityZone.id == zone_id)
@@ -420,7 +415,7 @@ def _location_mismatch_rows(scope: Scope, statuses=MISMATCH_STATUSES, regency_id
              .select_from(Household.__table__.join(declared, declared.c.id == Household.village_id)
                           .join(district, district.c.id == declared.c.district_id)
                           .outerjoin(located, located.c.id == Household.located_village_id))
-             .where(Household.location_status.in_(list(statuses)), _where(Household, scope)))
+             .where(Household.location_status.in_(list(statuses)), in_scope(Household, scope)))
     if regency_id is not None:
         query = query.where(district.c.regency_id == regency_id)
     return query.order_by(declared.c.code, Household.id)
@@ -453,7 +448,7 @@ def location_mismatch_features(conn: Connection, scope: Scope, household_ids: li
     if not household_ids:
         return []
     households = (select(Household.id, Household.location, Household.village_id, Household.located_village_id)
-                  .where(Household.id.in_(list(household_ids)), _where(Household, scope)).subquery("h"))
+                  .where(Household.id.in_(list(household_ids)), in_scope(Household, scope)).subquery("h"))
     points = select(literal("household").label("role"), households.c.id.label("id"),
                     households.c.id.label("household_id"),
                     func.ST_AsGeoJSON(households.c.location, 6).label("geojson")

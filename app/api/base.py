@@ -171,8 +171,6 @@ class ListExportApiMixin:
         except FABException as exc:
             return self.response_400(message=str(exc))
         model = self.datamodel.obj
-        spec = list_exports.LISTS[model]
         query = self.datamodel.apply_all(db.session.query(model), filters, order_column, order_direction)
         logged = {key: args[key] for key in ("filters", "order_column", "order_direction") if args.get(key)}
-        return list_exports.download(fmt, sep, db.engine, list_exports.statement(query, model, spec), spec,
-                                     scope_mod.current_scope(), logged or None)
+        return list_exports.download(fmt, sep, query, model, logged or None)

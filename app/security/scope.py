@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from flask import g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
-from sqlalchemy import false, or_, select
+from sqlalchemy import false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.models.areas import District, Province, Regency, Village
@@ -263,6 +263,12 @@ def choosable_areas(model: type, scope: Scope | None = None, write: bool = True)
             return Regency.id == scope.regency_id
         return Village.district_id.in_(select(District.id).where(District.regency_id == scope.regency_id))
     return false()
+
+
+def in_scope(model: type, scope: Scope | None = None, write: bool = False) -> ColumnElement:
+    """``predicate`` as a condition always usable in ``.where()``: ``true()`` when unrestricted."""
+    pred = predicate(model, scope, write)
+    return true() if pred is None else pred
 
 
 def apply(query, model: type, scope: Scope | None = None, write: bool = False):

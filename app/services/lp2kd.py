@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
-from sqlalchemy import and_, distinct, func, or_, select, true
+from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
@@ -45,7 +45,7 @@ from app.models.programs import CLUSTERS, Program
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.models.workflow import REPORT_PERIODS, Complaint, Lp2kdNote, UpdateRequest
 from app.models.zones import PovertyIndicator, PriorityZone
-from app.security.scope import Scope, ScopeError, is_in_scope, predicate
+from app.security.scope import Scope, ScopeError, in_scope, is_in_scope, predicate
 from gis import queries as gq
 
 PERIODS = REPORT_PERIODS  # "s1" (January-June), "s2" (July-December), "tahunan" (the year)
@@ -116,11 +116,6 @@ def percent(part, whole, places: Decimal = PERCENT) -> Optional[Decimal]:
     if not whole:
         return None
     return (Decimal(part) * 100 / Decimal(whole)).quantize(places, rounding=ROUND_HALF_UP)
-
-
-def _where(model, scope: Scope):
-    pred = predicate(model, scope)
-    return true() if pred is None else pred
 
 
 # --- the shared building blocks with the period --------------------------------------------------
@@ -221,7 +216,7 @@ def _indicator_query(scope: Scope):
                    func.coalesce(Regency.name, Province.name).label("area_name"))
             .outerjoin(Regency, Regency.id == PovertyIndicator.regency_id)
             .outerjoin(Province, Province.id == PovertyIndicator.province_id)
-            .where(_where(PovertyIndicator, scope)))
+            .where(in_scope(PovertyIndicator, scope)))
 
 
 def _indicator_rows(conn, query) -> list[dict]:
@@ -268,7 +263,7 @@ def _tkpk(conn, scope, regency_id) -> Optional[dict]:
                                TkpkInstitution.decree_date, TkpkInstitution.chair,
                                TkpkInstitution.secretariat_address, TkpkInstitution.facilities_available,
                                TkpkInstitution.facilities_lacking)
-                        .where(area, _where(TkpkInstitution, scope))).first()
+                        .where(area, in_scope(TkpkInstitution, scope))).first()
     if inst is None:
         return None
     documents = [dict(kind=d.kind, status=d.status, status_date=d.status_date, has_file=bool(d.file))
@@ -291,7 +286,7 @@ def area_programs(scope: Scope, regency_id: Optional[int], year: int):
     """The scoped programs of the fiscal year for the area: every one for the province; for a
     regency those covering it (listed in program_regency, or run by one of its own agencies),
     which is the rule that decides what the regency's operator sees."""
-    query = select(Program.id).where(Program.fiscal_year == year, _where(Program, scope))
+    query = select(Program.id).where(Program.fiscal_year == year, in_scope(Program, scope))
     if regency_id is not None:
         covering = predicate(Program, Scope("regency", regency_id=regency_id))
         if covering is not None:
@@ -436,7 +431,7 @@ def _gaps_and_zones(conn, scope, regency_id, year, dates):
     for z in conn.execute(select(PriorityZone.id, PriorityZone.name, PriorityZone.priority_level,
                                  PriorityZone.basis, PriorityZone.regency_id, Regency.name.label("regency"))
                           .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
-                          .where(PriorityZone.year == year, _where(PriorityZone, scope))
+                          .where(PriorityZone.year == year, in_scope(PriorityZone, scope))
                           .order_by(PriorityZone.priority_level, PriorityZone.name)).mappings():
         if regency_id is not None and z["regency_id"] != regency_id and not villages.get(z["id"]):
             continue  # another regency's zone, or a province-wide zone not touching this one
@@ -448,7 +443,7 @@ def _gaps_and_zones(conn, scope, regency_id, year, dates):
 
 def _state_counts(conn, model, group_column, scope, regency_id, year, period) -> dict:
     query = (select(group_column, model.state, func.count()).where(_created_in(model.created_at, year, period),
-                                                                   _where(model, scope))
+                                                                   in_scope(model, scope))
              .group_by(group_column, model.state))
     if regency_id is not None:
         query = query.where(model.regency_id == regency_id)
@@ -477,7 +472,7 @@ def _note_area(regency_id):
 def _note(conn, scope, regency_id, year, period) -> Optional[dict]:
     row = conn.execute(select(Lp2kdNote.problems, Lp2kdNote.follow_up, Lp2kdNote.updated_by, Lp2kdNote.updated_at)
                        .where(_note_area(regency_id), Lp2kdNote.year == year, Lp2kdNote.period == period,
-                              _where(Lp2kdNote, scope))).mappings().first()
+                              in_scope(Lp2kdNote, scope))).mappings().first()
     return dict(row) if row else None
 
 

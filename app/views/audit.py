@@ -102,16 +102,8 @@ class AuditLogView(NoActionsMixin, ScopedModelView):
             ("hash", gettext("Hash"), "text"),
         ]
         stamp = dt.datetime.now(WIB).strftime("%Y%m%d-%H%M")
-        return exports.export(fmt, _rows(statement), columns, f"jejak_audit_{stamp}", sep=sep, sheet_name="Audit",
-                              log=record)
-
-
-def _rows(statement):
-    """The rows from a server-side cursor on a connection of their own, closed when the file
-    is written (not the request's session: a streamed CSV outlives the view)."""
-    with db.engine.connect() as conn:
-        for row in conn.execute(statement, execution_options={"stream_results": True, "yield_per": 1000}):
-            yield _Row(row)
+        return exports.export(fmt, map(_Row, exports.stream_rows(statement)), columns, f"jejak_audit_{stamp}",
+                              sep=sep, sheet_name="Audit", log=record)
 
 
 class _Row:

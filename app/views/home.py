@@ -18,14 +18,14 @@ from typing import Optional
 from flask import current_app, request, send_from_directory, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import gettext
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from app.extensions import db
 from app.models.areas import District, Province, Regency, Village
 from app.models.tkpk import Agency
 from app.models.workflow import Complaint, UpdateRequest
-from app.security.scope import Scope, current_scope, predicate
+from app.security.scope import Scope, current_scope, in_scope
 from app.services import lp2kd
 from gis import queries
 
@@ -43,9 +43,8 @@ def _open_complaint_states() -> tuple[str, ...]:
 
 
 def _count(conn: Connection, model, scope: Scope, *where) -> int:
-    pred = predicate(model, scope)
     return conn.execute(select(func.count()).select_from(model)
-                        .where(true() if pred is None else pred, *where)).scalar_one()
+                        .where(in_scope(model, scope), *where)).scalar_one()
 
 
 def dashboard(conn: Connection, scope: Scope, year: int) -> dict:

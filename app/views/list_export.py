@@ -17,7 +17,6 @@ from flask_babel import gettext
 
 from app import exports, list_exports
 from app.extensions import db
-from app.security.scope import current_scope
 
 
 def format_and_separator() -> tuple[str, str]:
@@ -41,11 +40,9 @@ class ListExportMixin:
         """The rows of the list as it is filtered and ordered now (all pages)."""
         fmt, sep = format_and_separator()
         model = self.datamodel.obj
-        spec = list_exports.LISTS[model]
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         filters = self._filters.get_joined_filters(self._base_filters)
         order_column, order_direction = get_order_args().get(self.__class__.__name__) or self.base_order or ("", "")
         query = self.datamodel.apply_all(db.session.query(model), filters, order_column, order_direction)
         logged = {k: request.args.getlist(k) for k in request.args if k.startswith(("_flt_", "_oc_", "_od_"))}
-        return list_exports.download(fmt, sep, db.engine, list_exports.statement(query, model, spec), spec,
-                                     current_scope(), logged or None)
+        return list_exports.download(fmt, sep, query, model, logged or None)
