@@ -29,13 +29,41 @@ def page(browser, live_server):
     problems = []
     pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    # A navigation cancels what the page it leaves was still loading (net::ERR_ABORTED): that is
+    # the browser's doing, not a fault. Chromium reports such an abort *before* the next page
+    # commits, so the verdict waits for the end of the test: an aborted request is forgiven only
+    # if the main frame committed a new page after the request was issued.
+    commits = {"count": 0}
+    aborted = []
+
+    def on_navigated(frame):
+        if frame == pg.main_frame:
+            commits["count"] += 1
+
+    def on_request(r):
+        r.sinergi_commits = commits["count"]
+
+    def on_failed(r):
+        if r.failure == "net::ERR_ABORTED" and not r.is_navigation_request():
+            aborted.append((r, f"request failed: {r.url} {r.failure}"))
+        else:
+            problems.append(f"request failed: {r.url} {r.failure}")
+
+    def unforgiven_aborts():
+        return [msg for r, msg in aborted if getattr(r, "sinergi_commits", commits["count"]) == commits["count"]]
+
+    pg.on("framenavigated", on_navigated)
+    pg.on("request", on_request)
+    pg.on("requestfailed", on_failed)
+    pg.unforgiven_aborts = unforgiven_aborts
+    pg.aborted = aborted
     pg.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     # No CDN: every request the page makes goes to the app itself.
     pg.on("request", lambda r: None if r.url.startswith((live_server, "data:", "blob:"))
           else problems.append(f"request outside the app: {r.url}"))
     pg.problems = problems
     yield pg
+    problems.extend(unforgiven_aborts())
     context.close()
     assert problems == [], problems
 
