@@ -42,9 +42,11 @@ SINERGI_AREAS_DIR = os.environ.get("SINERGI_AREAS_DIR", str(BASE_DIR.parent / "s
 SINERGI_PORT = int(os.environ.get("SINERGI_PORT", "8080"))  # HTTP port of `make run` / run.py
 SINERGI_DEMO_PASSWORD = os.environ.get("SINERGI_DEMO_PASSWORD", "sinergi-demo")
 
-# Base map tiles need the internet; the maps stay useful without them because
-# boundaries come from our own data. Empty string = no base layer.
-SINERGI_BASEMAP_URL = os.environ.get("SINERGI_BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+# No base layer by default: the app must work without internet (offices are often offline,
+# and a browser fetching tiles from outside also tells that server what the user looks at).
+# The maps stay useful because boundaries come from our own data. Set a tile URL template,
+# e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png or an office tile server, to add one.
+SINERGI_BASEMAP_URL = os.environ.get("SINERGI_BASEMAP_URL", "")
 
 APP_NAME = "Sinergi"
 APP_THEME = ""

@@ -45,3 +45,13 @@ def test_database_url_spellings_are_accepted():
     r = _python("import config; print(config.SQLALCHEMY_DATABASE_URI)",
                 DATABASE_URL="postgresql://u:p@db:5432/sinergi")
     assert r.stdout.strip() == "postgresql+psycopg://u:p@db:5432/sinergi"
+
+
+def test_no_base_map_from_outside_unless_configured():
+    env = {k: v for k, v in os.environ.items() if k != "SINERGI_BASEMAP_URL"}
+    r = subprocess.run([sys.executable, "-c", "import config; print(repr(config.SINERGI_BASEMAP_URL))"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "''"
+    r = _python("import config; print(config.SINERGI_BASEMAP_URL)", SINERGI_BASEMAP_URL="http://tiles.local/{z}/{x}/{y}.png")
+    assert r.stdout.strip() == "http://tiles.local/{z}/{x}/{y}.png"
