@@ -57,9 +57,6 @@ class ListExport:
     fields: tuple[Field, ...]
 
 
-COORDINATE_DECIMALS_MASKED = 2  # ~1 km: the village, not the house, for users who see masked NIK
-
-
 def _lat(at):
     return func.ST_Y(at("location"))
 
@@ -229,14 +226,14 @@ def _protect(spec: ListExport, scope: Scope) -> Callable[[tuple], tuple]:
     """Masks NIK / No KK and rounds positions for a user without the right to see personal data."""
     if scope.can_unmask:
         return lambda row: row
-    from app.security.scope import mask_number
+    from app.security.scope import mask_number, round_coordinate
 
     personal = {i for i, f in enumerate(spec.fields) if f.personal}
     coordinates = {i for i, f in enumerate(spec.fields) if f.coordinate}
 
     def protect(row):
         return tuple(mask_number(v, scope) if i in personal
-                     else (None if v is None else round(v, COORDINATE_DECIMALS_MASKED)) if i in coordinates
+                     else round_coordinate(v, scope) if i in coordinates
                      else v for i, v in enumerate(row))
 
     return protect

@@ -36,7 +36,7 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Household
 from app.models.programs import Program
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, in_scope, mask_number
+from app.security.scope import POSITION_SLACK, Scope, in_scope, mask_number, position
 from gis import queries
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -438,14 +438,19 @@ def household_page(conn: Connection, scope: Scope, *, year: int, bbox=None, rege
     households without a point are included (geometry null); with it only points inside.
     ``regency_id``: only households registered in a village of that regency."""
     page = (select(Household.id, Household.no_kk, Household.desil, Household.location_status,
-                   func.ST_AsGeoJSON(Household.location, DEFAULT_DECIMALS).label("geometry"))
+                   func.ST_AsGeoJSON(position(Household.location, scope), DEFAULT_DECIMALS).label("geometry"))
             .where(in_scope(Household, scope)))
     if regency_id is not None:
         page = page.where(Household.village_id.in_(
             select(Village.id).join(District, District.id == Village.district_id)
             .where(District.regency_id == regency_id)))
-    if bbox is not None:
+    if bbox is not None and scope.can_unmask:
         page = page.where(func.ST_Intersects(Household.location, _envelope(bbox)))
+    elif bbox is not None:
+        # The shown (snapped) point decides, or a run of small bboxes would pin down the house;
+        # the widened test on the exact point keeps the GiST index in use.
+        page = page.where(func.ST_Intersects(Household.location, func.ST_Expand(_envelope(bbox), POSITION_SLACK)),
+                          func.ST_Intersects(position(Household.location, scope), _envelope(bbox)))
     page = page.order_by(Household.id).limit(limit + 1).offset(offset).cte("page")
     enrolments = queries._counted_enrolments(year, scope).subquery("e")
     programs = (select(enrolments.c.household_id, func.count(distinct(enrolments.c.program_id)).label("programs"))

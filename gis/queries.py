@@ -22,7 +22,7 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
 from app.models.programs import Program
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, in_scope
+from app.security.scope import Scope, in_scope, position
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")
 
@@ -410,8 +410,8 @@ def _location_mismatch_rows(scope: Scope, statuses=MISMATCH_STATUSES, regency_id
                     Household.village_id, declared.c.code.label("village_code"),
                     declared.c.name.label("village_name"), Household.located_village_id,
                     located.c.code.label("located_code"), located.c.name.label("located_name"),
-                    Household.location_status, func.ST_X(Household.location).label("lon"),
-                    func.ST_Y(Household.location).label("lat"))
+                    Household.location_status, func.ST_X(position(Household.location, scope)).label("lon"),
+                    func.ST_Y(position(Household.location, scope)).label("lat"))
              .select_from(Household.__table__.join(declared, declared.c.id == Household.village_id)
                           .join(district, district.c.id == declared.c.district_id)
                           .outerjoin(located, located.c.id == Household.located_village_id))
@@ -451,7 +451,7 @@ def location_mismatch_features(conn: Connection, scope: Scope, household_ids: li
                   .where(Household.id.in_(list(household_ids)), in_scope(Household, scope)).subquery("h"))
     points = select(literal("household").label("role"), households.c.id.label("id"),
                     households.c.id.label("household_id"),
-                    func.ST_AsGeoJSON(households.c.location, 6).label("geojson")
+                    func.ST_AsGeoJSON(position(households.c.location, scope), 6).label("geojson")
                     ).where(households.c.location.is_not(None))
     village_ids = (select(households.c.village_id.label("vid"), literal("declared").label("role"))
                    .union(select(households.c.located_village_id, literal("located"))

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import Float, Integer, cast, distinct, func, literal_column, select, text, true
+from sqlalchemy import Float, Integer, cast, distinct, func, literal_column, select, text
 from sqlalchemy.engine import Connection
 
 from app.models.areas import Village
 from app.models.households import Household
-from app.security.scope import Scope, predicate
+from app.security.scope import POSITION_SLACK, Scope, in_scope, position
 from gis import queries
 
 EXTENT = 4096
@@ -66,11 +66,6 @@ def _search_envelope(z: int, x: int, y: int, margin: float = BUFFER / EXTENT):
     return func.ST_Transform(func.ST_TileEnvelope(z, x, y, bounds, margin), 4326)
 
 
-def _scoped(model, scope: Scope):
-    pred = predicate(model, scope)
-    return true() if pred is None else pred
-
-
 def _mvt(conn: Connection, rows, layer: str, id_column: Optional[str]) -> bytes:
     mvt = rows.subquery("mvt")
     args = [literal_column("mvt"), literal_column(f"'{layer}'"), literal_column(str(EXTENT)),
@@ -91,12 +86,16 @@ def household_tile(conn: Connection, scope: Scope, z: int, x: int, y: int, year:
 
 def _household_points(conn, scope, z, x, y, year) -> bytes:
     env = _envelope(z, x, y)
+    search = _search_envelope(z, x, y)
+    if not scope.can_unmask:  # a point snapped into this tile may lie up to half a grid step outside it
+        search = func.ST_Expand(search, POSITION_SLACK)
     h = (select(Household.id, Household.desil, Household.location)
-         .where(Household.location.op("&&")(_search_envelope(z, x, y)), _scoped(Household, scope))).cte("h")
+         .where(Household.location.op("&&")(search), in_scope(Household, scope))).cte("h")
     e = queries._counted_enrolments(year, scope).subquery("e")
     p = (select(e.c.household_id, func.count(distinct(e.c.program_id)).label("programs"))
          .where(e.c.household_id.in_(select(h.c.id))).group_by(e.c.household_id).subquery("p"))
-    rows = (select(func.ST_AsMVTGeom(func.ST_Transform(h.c.location, 3857), env, EXTENT, BUFFER, True).label("geom"),
+    point = func.ST_Transform(position(h.c.location, scope), 3857)
+    rows = (select(func.ST_AsMVTGeom(point, env, EXTENT, BUFFER, True).label("geom"),
                    h.c.id, h.c.desil, cast(func.coalesce(p.c.programs, 0), Integer).label("programs"))
             .select_from(h.outerjoin(p, p.c.household_id == h.c.id)))
     return _mvt(conn, rows, "households", "id")
@@ -121,7 +120,7 @@ def _household_villages(conn, scope, z, x, y) -> bytes:
     own = (select(near).where(px >= xmin, px < xmax, py > ymin, py <= ymax)).cte("own")
     counts = (select(Household.village_id, func.count().label("count"),
                      func.count().filter(Household.desil == 1).label("desil1"))
-              .where(Household.village_id.in_(select(own.c.id)), _scoped(Household, scope))
+              .where(Household.village_id.in_(select(own.c.id)), in_scope(Household, scope))
               .group_by(Household.village_id)).subquery("c")
     rows = (select(func.ST_AsMVTGeom(own.c.p, _envelope(z, x, y), EXTENT, BUFFER, True).label("geom"),
                    own.c.id, own.c.code, cast(counts.c.count, Integer).label("count"),

@@ -2,8 +2,8 @@
 
 FAB's ModelRestApi applies ``base_filters`` to list/get/put/delete (out-of-scope rows
 answer 404); writes are validated (422 with the field and reason) and re-checked
-against the write scope (403). ``masked_fields`` are masked in every response for users
-without the right to see personal data.
+against the write scope (403). ``masked_fields`` are masked and ``position_fields`` rounded
+(``scope.position``) in every response for users without the right to see personal data.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from app.services.validation import InputError, validate_item
 class ScopedModelRestApi(ModelRestApi):
     base_filters = SCOPE_FILTERS
     masked_fields: tuple[str, ...] = ()
+    position_fields: tuple[str, ...] = ()  # a household's point: rounded to ~1 km for those users
     label_columns = LABELS  # the same translated labels as the screens
     allow_browser_login = True  # the screens' session works too (JWT for machines)
     model2schemaconverter = SinergiSchemaConverter  # GeoJSON, exact decimals, scoped relations by id
@@ -34,6 +35,10 @@ class ScopedModelRestApi(ModelRestApi):
         for field in self.masked_fields:
             if field in row:
                 row[field] = scope_mod.mask_number(row[field])
+        for field in self.position_fields:  # GeoJSON points: rounded as on the screens
+            point = row.get(field)
+            if isinstance(point, dict) and point.get("type") == "Point":
+                point["coordinates"] = [scope_mod.round_coordinate(c) for c in point["coordinates"]]
 
     def pre_get(self, data):
         self._mask(data.get("result", {}))

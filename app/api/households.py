@@ -15,6 +15,7 @@ class HouseholdApi(ListExportApiMixin, ScopedModelRestApi):
     resource_name = "household"
     datamodel = SQLAInterface(Household)
     masked_fields = ("no_kk", "head_nik")
+    position_fields = ("location",)
     list_columns = show_columns = ["id", "no_kk", "head_nik", "head_name", "address", "rt", "rw", "village.id",
                                    "village.code", "desil", "member_count", "location", "source", "source_date"]
     add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "desil",

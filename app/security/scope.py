@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from flask import g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.models.areas import District, Province, Regency, Village
@@ -297,6 +297,26 @@ def mask_number(value: Optional[str], scope: Scope | None = None) -> Optional[st
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+POSITION_DECIMALS_MASKED = 2  # ~1 km: the village, not the house
+POSITION_SLACK = 0.5 * 10 ** -POSITION_DECIMALS_MASKED  # how far snapping may move a point, per axis
+
+
+def position(point, scope: Scope | None = None):
+    """A household's point (SQL) as the user may see it: exact for users who may see personal
+    data, otherwise snapped to a 0.01° grid. Leaders and OPD see where the poor live, not
+    which house; the spatial joins (geolocation, zones, tiles' search) keep using the exact point."""
+    scope = scope or current_scope()
+    return point if scope.can_unmask else func.ST_SnapToGrid(point, 10 ** -POSITION_DECIMALS_MASKED)
+
+
+def round_coordinate(value: Optional[float], scope: Scope | None = None) -> Optional[float]:
+    """A longitude or latitude already read, rounded as ``position`` does for masked users."""
+    scope = scope or current_scope()
+    if value is None or scope.can_unmask:
+        return value
+    return round(value, POSITION_DECIMALS_MASKED)
 
 
 class ScopeFilter(BaseFilter):

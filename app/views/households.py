@@ -351,7 +351,8 @@ def blank_if_none(value):
 
 
 def _coordinate(value):
-    return "" if value is None else _format_coordinate(value)
+    """A latitude or longitude on the show page: rounded (~1 km) for users who see masked numbers."""
+    return "" if value is None else _format_coordinate(scope_mod.round_coordinate(value))
 
 
 _households = SQLAInterface(Household)
@@ -397,12 +398,13 @@ class HouseholdView(ListExportMixin, ScopedModelView):
         """The household's point and its declared village (simplified to ~10 m) as a GeoJSON
         FeatureCollection for the show page. The row is fetched through the view's base
         filters, so a household outside the user's scope answers 404. NIK is never sent;
-        No KK only to users who may see personal data."""
+        No KK and the exact point only to users who may see personal data ("inside_village"
+        is still computed from the exact point)."""
         item = self.datamodel.get(pk, self._base_filters)
         if item is None:
             abort(404)
         row = db.session.execute(
-            select(func.ST_AsGeoJSON(Household.location, 7),
+            select(func.ST_AsGeoJSON(scope_mod.position(Household.location), 7),
                    func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Village.geom, 0.0001), 6),
                    func.ST_Covers(Village.geom, Household.location))
             .join(Village, Village.id == Household.village_id)

@@ -183,7 +183,8 @@ def _village_text(village_id) -> str:
 
 
 def display_value(field: str, value) -> str:
-    """A proposed or current value as text (numbers masked unless the user may see them)."""
+    """A proposed or current value as text (numbers masked and points rounded unless the user
+    may see them)."""
     if value is None or value == "":
         return ""
     if field in ("no_kk", "head_nik"):
@@ -192,7 +193,10 @@ def display_value(field: str, value) -> str:
         return _village_text(value)
     if field == "location":
         point = lon_lat_of(value)
-        return "" if point is None else f"{point[1]:.6f}, {point[0]:.6f}"
+        if point is None:
+            return ""
+        lon, lat = (scope_mod.round_coordinate(c) for c in point)
+        return f"{lat:.6f}, {lon:.6f}"
     return str(value)
 
 
@@ -595,7 +599,8 @@ class ComplaintView(NoActionsMixin, ScopedModelView):
         can_handle = self.appbuilder.sm.has_access("can_handle", self.class_permission_name) \
             and complaints_service.may_handle(user)
         can_evidence = self.appbuilder.sm.has_access("can_evidence", self.class_permission_name)
-        point = lon_lat_of(item.location)
+        point = lon_lat_of(item.location)  # may be the complainant's house: rounded like a household's
+        point = point and tuple(scope_mod.round_coordinate(c) for c in point)
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[], item=item,
             can_handle=can_handle, can_evidence=can_evidence,
