@@ -178,3 +178,36 @@ def test_list_export(app, house, username, snapped):
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
     assert [(float(row["Bujur"]), float(row["Lintang"])) for row in rows] \
         == [pytest.approx(_seen(house, snapped), abs=1e-7)]
+
+
+@pytest.mark.parametrize("username,snapped", [("pimpinan", True), ("bappeda", False)])
+def test_workflow_pages(app, house, username, snapped):
+    """A proposed new point in an update request and the point given with a public complaint
+    (perhaps the complainant's house) are rounded on the staff pages Pimpinan may read."""
+    from app.extensions import db
+    from app.services.complaints import new_ticket
+
+    lon, lat = house["exact"]
+    with app.app_context():
+        with db.engine.begin() as conn:
+            ids = conn.execute(text("SELECT v.id, d.regency_id FROM household h JOIN village v ON v.id = h.village_id "
+                                    "JOIN district d ON d.id = v.district_id WHERE h.id = :h"), {"h": house["id"]}).one()
+            request_id = conn.execute(text("""
+                INSERT INTO update_request (kind, state, household_id, regency_id, proposed, created_by)
+                VALUES ('ubah', 'diajukan', :h, :r, CAST(:p AS jsonb), 'uji') RETURNING id"""),
+                {"h": house["id"], "r": ids.regency_id,
+                 "p": json.dumps({"location": f"SRID=4326;POINT({lon + 0.0123!r} {lat - 0.0077!r})"})}).scalar()
+            complaint_id = conn.execute(text("""
+                INSERT INTO complaint (ticket, category, village_id, regency_id, description, state, deadline, location)
+                VALUES (:t, 'lainnya', :v, :r, 'titik uji', 'baru', current_date + 14,
+                        ST_GeomFromText(:p, 4326)) RETURNING id"""),
+                {"t": new_ticket(), "v": ids.id, "r": ids.regency_id, "p": f"POINT({lon!r} {lat!r})"}).scalar()
+    client = _client(app, username)
+    request_page = client.get(f"/updaterequestview/show/{request_id}").get_data(as_text=True)
+    complaint_page = client.get(f"/complaintview/show/{complaint_id}").get_data(as_text=True)
+    proposed = (lon + 0.0123, lat - 0.0077)
+    for page, (x, y) in ((request_page, proposed), (complaint_page, house["exact"])):
+        exact = f"{y:.6f}, {x:.6f}"
+        shown = f"{round(y, 2):.6f}, {round(x, 2):.6f}" if snapped else exact
+        assert shown in page
+        assert (exact in page) is not snapped
