@@ -352,7 +352,11 @@ def blank_if_none(value):
 
 def _coordinate(value):
     """A latitude or longitude on the show page: rounded (~1 km) for users who see masked numbers."""
-    return "" if value is None else _format_coordinate(scope_mod.round_coordinate(value))
+    if value is None:
+        return ""
+    if current_scope().can_unmask:
+        return _format_coordinate(value)
+    return f"{_format_coordinate(scope_mod.round_coordinate(value))} ({gettext('rounded to ~1 km')})"
 
 
 _households = SQLAInterface(Household)
