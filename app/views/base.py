@@ -7,7 +7,7 @@ of every ``@action`` through the same filter (FAB's own action handlers do not f
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request
-from flask_appbuilder import ModelView, expose
+from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
@@ -46,6 +46,14 @@ def check_write_scope(item, action_label: str) -> None:
 class ScopedModelView(ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
+
+    # FAB gives every ModelView /download/<filename>, which serves any file at the top of
+    # UPLOAD_FOLDER to whoever holds can_download on that view, whatever the row. A view
+    # whose rows hold files serves them itself, scoped (TkpkDocumentView); the others none.
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        abort(404)
 
     # --- writes: validate, then make sure the row is (still) inside the user's scope --------
     def pre_add(self, item):

@@ -1,6 +1,6 @@
 """Screens for TKPK institutions (with members and documents) and agencies (OPD)."""
 from flask import abort
-from flask_appbuilder import expose, has_access
+from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.upload import FileUploadField
 from flask_babel import lazy_gettext as _
@@ -61,7 +61,7 @@ class TkpkDocumentView(ScopedModelView):
         query = apply_scope(select(TkpkDocument.id).where(TkpkDocument.file == filename), TkpkDocument)
         if db.session.execute(query).first() is None:
             abort(404)
-        return super().download(filename)
+        return ModelView.download(self, filename)  # FAB's own, past ScopedModelView's refusal
 
 
 class TkpkInstitutionView(ListExportMixin, ScopedModelView):
