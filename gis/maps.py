@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from app.models.areas import District, Province, Regency, Village
 from app.models.households import Enrolment, Household
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, choosable_areas, predicate
+from app.security.scope import Scope, choosable_areas, in_scope
 from gis.queries import MEASURES  # the measures a village map is coloured by
 
 # Up to this many household points in scope the browser clusters them (markercluster);
@@ -180,10 +180,8 @@ def default_year(conn: Connection, years: list[int]) -> int:
 def household_point_count(conn: Connection, scope: Scope, regency_id: Optional[int] = None) -> int:
     """Households with a point that the user may see (in one regency when given). Decides
     clustering versus vector tiles. Uses the scope predicate of app.security.scope."""
-    query = select(func.count()).select_from(Household).where(Household.location.is_not(None))
-    pred = predicate(Household, scope)
-    if pred is not None:
-        query = query.where(pred)
+    query = select(func.count()).select_from(Household).where(Household.location.is_not(None),
+                                                              in_scope(Household, scope))
     if regency_id is not None:
         villages = select(Village.id).join(District, District.id == Village.district_id) \
             .where(District.regency_id == regency_id)
