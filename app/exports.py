@@ -48,6 +48,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from flask import Response, send_file, stream_with_context
 
+from app.services.audit import current_actor
+
 _log = logging.getLogger(__name__)
 
 EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included
@@ -118,17 +120,6 @@ class ExportRecord:
     filters: Optional[dict] = None
 
 
-def _actor() -> tuple[Optional[int], str]:
-    from flask import current_app, has_request_context
-
-    if has_request_context():
-        user = current_app.appbuilder.sm.current_user
-        if user is not None and getattr(user, "is_authenticated", False):
-            return user.id, user.username
-        return None, "anonim"
-    return None, "sistem"
-
-
 def _write_log(record: Optional[ExportRecord], fmt: str, count: int, actor) -> None:
     if record is None:
         return
@@ -148,7 +139,7 @@ def _write_log(record: Optional[ExportRecord], fmt: str, count: int, actor) -> N
 def log_export(record: Optional[ExportRecord], fmt: str, count: int) -> None:
     """Log an export written outside ``export_csv`` / ``export_xlsx`` (the GeoJSON and
     GeoPackage downloads of gis/geo_export.py) for the request's user; never raises."""
-    _write_log(record, fmt, count, _actor())
+    _write_log(record, fmt, count, current_actor())
 
 
 # --- cell values -------------------------------------------------------------------------------
@@ -259,7 +250,7 @@ def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep
     filename = filename if filename.lower().endswith(".csv") else f"{filename}.csv"
     first = headers(cols)  # translate now, while the request's locale is certain
     counter = _Counter()
-    actor = _actor()
+    actor = current_actor()
     record = log
 
     def generate():
@@ -269,7 +260,7 @@ def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep
         _log.info("export %s: %d rows (csv, sep %r)", filename, counter.count, sep)
         _write_log(record, "csv", counter.count, actor)
 
-    _end_request_transaction()
+    end_request_transaction()
     response = Response(stream_with_context(generate()), content_type=CSV_MIMETYPE)
     response.headers["Content-Disposition"] = _disposition(filename)
     response.headers["Cache-Control"] = "no-store"
@@ -285,7 +276,7 @@ def stream_rows(statement, batch: int = 2000) -> Iterator:
         yield from conn.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
 
 
-def _end_request_transaction() -> None:
+def end_request_transaction() -> None:
     """Close the request's session before the body streams: the rows come from a connection of
     their own, and a download of a million rows (or a client that stops reading) must not keep
     the session's transaction, and its locks, open for as long as it takes."""
@@ -385,7 +376,7 @@ def export_xlsx(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sh
     finally:
         os.unlink(handle.name)
     _log.info("export %s: %d rows (xlsx)", filename, count)
-    _write_log(log, "xlsx", count, _actor())
+    _write_log(log, "xlsx", count, current_actor())
     response = send_file(stream, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=safe_filename(filename),
                          max_age=0)
     response.headers["Cache-Control"] = "no-store"

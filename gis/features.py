@@ -34,7 +34,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.models.areas import District, Regency, Village
 from app.models.households import Household
-from app.models.programs import Program
 from app.models.zones import PriorityZone
 from app.security.scope import POSITION_SLACK, Scope, in_scope, mask_number, position
 from gis import queries
@@ -160,12 +159,6 @@ def resolve_simplify(simplify: Optional[float], zoom: Optional[int]) -> tuple[Op
     """(tolerance, decimals) from ``simplify`` (degrees, wins) or ``zoom``; (None, 6) for neither."""
     tolerance = simplify if simplify else (zoom_tolerance(zoom) if zoom is not None else None)
     return tolerance, tolerance_decimals(tolerance)
-
-
-def default_year(conn: Connection) -> int:
-    """The latest programme fiscal year (the year the maps open on), or this year."""
-    year = conn.execute(select(func.max(Program.fiscal_year))).scalar()
-    return int(year) if year else dt.date.today().year
 
 
 def regency_id_for(conn: Connection, code: Optional[str]) -> Optional[int]:
@@ -632,7 +625,7 @@ def utc_now() -> str:
 
 __all__ = [
     "QueryError", "parse_bbox", "parse_int", "parse_float", "parse_datetime", "zoom_tolerance", "tolerance_decimals",
-    "resolve_simplify", "default_year", "regency_id_for", "feature", "feature_collection", "AREA_LEVELS", "area_rows",
+    "resolve_simplify", "regency_id_for", "feature", "feature_collection", "AREA_LEVELS", "area_rows",
     "count_areas", "area_feature", "areas_geojson", "province_extent", "villages_geojson", "measures_cache",
     "zone_rows", "count_zones", "zone_feature", "zones_geojson", "household_page", "household_feature",
     "OGC_CONFORMANCE", "OGC_COLLECTIONS", "OGC_DEFAULT_LIMIT", "OGC_MAX_LIMIT", "ogc_landing", "ogc_collection",

@@ -75,7 +75,7 @@ from app.models.areas import District, Regency, Village
 from app.models.zones import PriorityZone
 from app.security.scope import Scope, current_scope, in_scope
 from gis import features as F
-from gis import maps, queries
+from gis import queries
 from gis.features import QueryError
 
 _log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def parse_selection(conn: Connection, scope: Scope, args) -> Selection:
     map opens on; a regency scope is always held to its own regency."""
     year = F.parse_int(args.get("year"), "year", None, 2000, 2100)
     if year is None:
-        year = maps.default_year(conn, maps.available_years(conn))
+        year = queries.default_year(conn, scope)
     k = F.parse_int(args.get("k"), "k", 1, 1, 4)
     regency_id = F.regency_id_for(conn, args.get("regency"))
     if scope.kind == "regency":
@@ -449,8 +449,7 @@ class GeoExportView(BaseApi):
         record = _record(layer, sel)
 
         def generate():
-            # A connection of its own, held while the body streams: the request's session is
-            # closed when the view returns (as in app/views/analysis.py).
+            # A connection of its own, held while the body streams.
             counter = [0]
             with db.engine.connect() as conn:
                 for chunk in geojson_chunks(prepare(conn), layer, scope, sel, counter):
@@ -458,6 +457,7 @@ class GeoExportView(BaseApi):
             _log.info("geo export %s geojson %s: %d features", layer, sel.log_filters(), counter[0])
             exports.log_export(record, "geojson", counter[0])
 
+        exports.end_request_transaction()  # the filters are read; the body needs no request transaction
         response = Response(stream_with_context(generate()), mimetype=F.GEOJSON)
         response.headers["Content-Disposition"] = f'attachment; filename="{sel.filename(stem, "geojson")}"'
         response.headers["Cache-Control"] = "private, no-store"

@@ -7,7 +7,7 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   the scoped measures households, desil1, reached, coverage, multi_program, gaps
   (``gis.queries.village_measures``; 0 where the scope holds no household). Parameters
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
-  ``year=`` (default: the latest programme year), ``k=`` (desil for gaps, default 1).
+  ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1).
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
 - ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
   ``year=``) with id, desil, programs, location_status and the No KK masked by
@@ -77,7 +77,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.extensions import db
 from app.security.scope import current_scope
 from gis import features as F
-from gis import geo_export
+from gis import geo_export, queries
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -173,7 +173,7 @@ def _args():
 
 def _year(conn) -> int:
     year = F.parse_int(_args().get("year"), "year", None, 2000, 2100)
-    return year if year is not None else F.default_year(conn)
+    return year if year is not None else queries.default_year(conn, current_scope())
 
 
 def _k() -> int:

@@ -17,7 +17,6 @@ to start if a class we use names an asset we have no copy of.
 """
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -33,9 +32,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
-from app.models.households import Enrolment, Household
-from app.models.zones import PriorityZone
+from app.models.households import Household
 from app.security.scope import Scope, choosable_areas, in_scope
+from gis import queries
 from gis.queries import MEASURES  # the measures a village map is coloured by
 
 # Up to this many household points in scope the browser clusters them (markercluster);
@@ -163,18 +162,10 @@ def province_name(conn: Connection) -> str:
     return conn.execute(select(Province.name).order_by(Province.id).limit(1)).scalar() or ""
 
 
-def available_years(conn: Connection) -> list[int]:
-    """Years worth offering: from the first to the last enrolment year (min/max read from the
-    year index) and the years of priority zones; the current year when there is no data."""
-    low, high = conn.execute(select(func.min(Enrolment.year), func.max(Enrolment.year))).one()
-    years = set(range(low, high + 1)) if low is not None else set()
-    years.update(y for y in conn.execute(select(PriorityZone.year).distinct()).scalars() if y is not None)
-    return sorted(years) or [datetime.date.today().year]
-
-
-def default_year(conn: Connection, years: list[int]) -> int:
-    """The last year with enrolments, else the last year offered."""
-    return conn.execute(select(func.max(Enrolment.year))).scalar() or years[-1]
+def available_years(conn: Connection, scope: Scope) -> list[int]:
+    """Years worth offering: those of the scoped programs and zones (queries.analysis_years),
+    with the year the map opens on; the current year when there is no data."""
+    return sorted(set(queries.analysis_years(conn, scope)) | {queries.default_year(conn, scope)})
 
 
 def household_point_count(conn: Connection, scope: Scope, regency_id: Optional[int] = None) -> int:
@@ -290,5 +281,5 @@ def household_map_html(page: MapPage, mode: str, tile_url: str = "") -> str:
 
 
 __all__ = ["CLUSTER_LIMIT", "HOUSEHOLD_COLOURINGS", "MEASURES", "MapPage", "area_bounds", "available_years",
-           "choosable_regencies", "default_year", "household_map_html", "household_point_count",
+           "choosable_regencies", "household_map_html", "household_point_count",
            "install_offline_assets", "outside_asset_urls", "static_asset", "village_map_html"]

@@ -11,6 +11,7 @@ not reach the household).
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Optional
 
@@ -147,10 +148,10 @@ def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Option
     return conn.execute(query).mappings().all()
 
 
-def regency_overlap(conn: Connection, year: int, scope: Scope):
-    """Per regency: scoped households, households reached (1+ program), with 2+ programs, and
-    the number of counted enrolments."""
-    counts = _program_counts(year, scope).subquery()
+def regency_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
+    """Per regency (or the one ``regency_id``): scoped households, households reached (1+
+    program), with 2+ programs, and the number of counted enrolments."""
+    counts = _program_counts(year, scope, regency_id).subquery()
     query = (select(Regency.id.label("regency_id"), Regency.code, Regency.name,
                     func.count().label("households"),
                     func.count().filter(counts.c.programs >= 1).label("reached"),
@@ -162,28 +163,6 @@ def regency_overlap(conn: Connection, year: int, scope: Scope):
 
 
 # --- zones --------------------------------------------------------------------------------------
-
-def zone_villages(conn: Connection, scope: Scope, zone_id: Optional[int] = None, min_share: float = 0.0):
-    """Rows (zone_id, zone_name, village_id, code, name, share): the villages a scoped zone
-    intersects and the share of each village's area inside the zone (0..1), computed on the
-    current geometries, so it stays right when a zone or a boundary changes."""
-    zones = _zones(scope).subquery("z")
-    if zone_id is not None:
-        zones = select(zones).where(zones.c.id == zone_id).subquery("z")
-    share = (func.ST_Area(func.geography(func.ST_Intersection(zones.c.geom, Village.geom)))
-             / func.nullif(func.ST_Area(func.geography(Village.geom)), 0))
-    query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"), Village.id.label("village_id"),
-                    Village.code, Village.name, share.label("share"))
-             .select_from(zones.join(Village, func.ST_Intersects(zones.c.geom, Village.geom)))
-             .order_by(zones.c.id, Village.code))
-    rows = conn.execute(query).mappings().all()
-    return [r for r in rows if (r["share"] or 0) > min_share]
-
-
-def village_zones(conn: Connection, scope: Scope, village_id: int):
-    """The scoped zones a village lies in, with the share of the village inside each."""
-    return [r for r in zone_villages(conn, scope) if r["village_id"] == village_id]
-
 
 def _in_zone_households(scope: Scope, year: Optional[int], regency_id: Optional[int] = None):
     """(zone_id, household_id, village_id, desil) for scoped households in scoped zones: the
@@ -291,6 +270,16 @@ def analysis_years(conn: Connection, scope: Scope) -> list[int]:
     return list(conn.execute(select(years.c.year).order_by(years.c.year)).scalars())
 
 
+def default_year(conn: Connection, scope: Scope) -> int:
+    """The year every screen, map and report opens on: the latest year with a scoped enrolment,
+    else the latest scoped program or zone year, else this year."""
+    year = latest_enrolment_year(conn, scope)
+    if year is None:
+        years = analysis_years(conn, scope)
+        year = years[-1] if years else dt.date.today().year
+    return int(year)
+
+
 def latest_enrolment_year(conn: Connection, scope: Scope) -> Optional[int]:
     """The latest year with a scoped enrolment (any status), or None (ix_enrolment_year)."""
     return conn.execute(select(func.max(Enrolment.year)).where(in_scope(Enrolment, scope))).scalar()
@@ -362,9 +351,11 @@ def zone_summary(conn: Connection, scope: Scope, zone_id: Optional[int] = None):
 
 def _zone_village_query(scope: Scope, zone_id: Optional[int] = None, regency_id: Optional[int] = None,
                         village_ids: Optional[list[int]] = None):
-    """Like ``zone_villages``, but the villages are limited to the user's regency (a regency
-    scope: a province-wide zone must not list another regency's villages to an operator), to
-    ``regency_id`` and to ``village_ids`` when given."""
+    """(zone_id, zone_name, village_id, code, name, district_name, share): the villages a scoped
+    zone intersects and the share of each village's area inside it (0..1), on the current
+    geometries. Villages are limited to the user's regency (a regency scope: a province-wide
+    zone must not list another regency's villages to an operator), to ``regency_id`` and to
+    ``village_ids`` when given."""
     zones = _zones(scope).subquery("z")
     share = (func.ST_Area(func.geography(func.ST_Intersection(zones.c.geom, Village.geom)))
              / func.nullif(func.ST_Area(func.geography(Village.geom)), 0))

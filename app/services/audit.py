@@ -107,7 +107,9 @@ def _digest(row: dict) -> str:
     return hashlib.sha256(_content(row).encode("utf-8")).hexdigest()
 
 
-def _actor() -> tuple[Optional[int], str]:
+def current_actor() -> tuple[Optional[int], str]:
+    """(user id, username) of whoever acts now: the logged-in user, "anonim" for a request
+    without one, "sistem" outside a request (CLI, jobs). Audit rows and the export log use it."""
     from flask import current_app, has_request_context
 
     if has_request_context():
@@ -127,7 +129,7 @@ def record(connection, entries: Iterable[dict]) -> int:
         return 0
     connection.execute(text(LOCK_SQL))
     prev = _last_hash(connection)
-    user_id, username = _actor()
+    user_id, username = current_actor()
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
     for entry in entries:
@@ -219,7 +221,7 @@ def record_select(connection, source: str, params: Optional[dict] = None,
     Same lock, same ``at`` for all rows and same hash as ``record``. Returns the rows added."""
     connection.execute(text(LOCK_SQL))
     prev = _last_hash(connection)
-    user_id, username = actor if actor[1] else _actor()
+    user_id, username = actor if actor[1] else current_actor()
     now = dt.datetime.now(dt.timezone.utc)
 
     def dumps(value) -> str:

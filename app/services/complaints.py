@@ -26,7 +26,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
-from app.models.areas import District, Village
 from app.models.households import Household, point_ewkt
 from app.models.users import SinergiUser
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, Complaint
@@ -144,8 +143,7 @@ def file_complaint(session, *, category: str, village_id: Optional[int], descrip
     if village_id is None:
         errors["village"] = [_("choose the village (desa/kelurahan)")]
     else:
-        regency_id = session.execute(select(District.regency_id).join(Village, Village.district_id == District.id)
-                                     .where(Village.id == village_id)).scalar()
+        regency_id = requests_service.regency_of_village(session, village_id)
         if regency_id is None:
             errors["village"] = [_("choose the village (desa/kelurahan)")]
     text = (description or "").strip()

@@ -46,10 +46,10 @@ from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.models.workflow import REPORT_PERIODS, Complaint, Lp2kdNote, UpdateRequest
 from app.models.zones import PovertyIndicator, PriorityZone
 from app.security.scope import Scope, ScopeError, in_scope, is_in_scope, predicate
+from app.services.complaints import WIB  # Lampung time, for the dates of complaints and requests
 from gis import queries as gq
 
 PERIODS = REPORT_PERIODS  # "s1" (January-June), "s2" (July-December), "tahunan" (the year)
-WIB = dt.timezone(dt.timedelta(hours=7))  # Lampung time, for the dates of complaints and requests
 GAP_MAX_DESIL = 1  # a gap: a household of desil <= 1 in a priority zone of the year without a program
 ZONE_VILLAGE_MIN_SHARE = 0.01  # a zone's villages: more than 1 % of the village's area inside the zone
 TOP_PAIRS = 10
@@ -91,14 +91,7 @@ def _created_in(column, year: int, period: str):
     return and_(column >= start, column < end)
 
 
-def default_year(conn: Connection, scope: Scope) -> int:
-    """The year screens open on (the analysis screens' rule): the latest year with a scoped
-    enrolment, else the latest program or zone year, else this year."""
-    year = gq.latest_enrolment_year(conn, scope)
-    if year is None:
-        years = gq.analysis_years(conn, scope)
-        year = years[-1] if years else dt.date.today().year
-    return int(year)
+default_year = gq.default_year  # the year reports open on: the analysis screens' rule
 
 
 def may_report_on(scope: Scope, regency_id: Optional[int]) -> bool:
@@ -356,10 +349,11 @@ def _beneficiaries(conn, scope, regency_id, year, dates) -> dict:
     return {"desil": desil, "cluster": cluster, "program": program, "total": total}
 
 
-def _coverage_and_overlap(conn, scope, regency_id, year, dates):
-    """Coverage of desil 1-4 (households, reached = 1+ program, coverage %, 2+ programs per
-    desil, and a total row) and overlap (households with 0, 1, 2, 3+ programs, and the
-    busiest program pairs)."""
+def desil_coverage(conn, scope: Scope, regency_id: Optional[int], year: int,
+                   dates: Optional[tuple[dt.date, dt.date]] = None) -> list[dict]:
+    """Coverage of desil 1-4: per desil households, reached (1+ program), multi_program (2+),
+    programs_3plus and coverage %, then a total row (desil None). The LP2KD report and the
+    dashboard both show it."""
     counts = program_counts(year, scope, regency_id, dates).subquery("c")
     found = {r["desil"]: dict(r) for r in conn.execute(
         select(counts.c.desil, func.count().label("households"),
@@ -374,6 +368,14 @@ def _coverage_and_overlap(conn, scope, regency_id, year, dates):
     total = {k: sum(r[k] for r in coverage) for k in ("households", "reached", "multi_program", "programs_3plus")}
     total.update(desil=None, coverage=percent(total["reached"], total["households"], Decimal("0.1")))
     coverage.append(total)
+    return coverage
+
+
+def _coverage_and_overlap(conn, scope, regency_id, year, dates):
+    """Coverage of desil 1-4 (``desil_coverage``) and overlap (households with 0, 1, 2, 3+
+    programs, and the busiest program pairs)."""
+    coverage = desil_coverage(conn, scope, regency_id, year, dates)
+    total = coverage[-1]
 
     distribution = [
         dict(programs="0", households=total["households"] - total["reached"]),

@@ -64,7 +64,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     ("diverifikasi", "disetujui"): Transition("approve", APPROVERS, False, lazy_gettext("Approve and apply")),
     ("diverifikasi", "ditolak"): Transition("reject", APPROVERS, True, lazy_gettext("Reject")),
 }
-FINAL_STATES = ("disetujui", "ditolak")
+OPEN_STATES = ("diajukan", "diverifikasi")  # submitted, waiting for verification or approval
 
 STATE_LABELS = {"draft": lazy_gettext("Draft"), "diajukan": lazy_gettext("Submitted (diajukan)"),
                 "diverifikasi": lazy_gettext("Verified (diverifikasi)"),
@@ -144,7 +144,7 @@ def _step(session, request: UpdateRequest, from_state: Optional[str], to_state: 
                                   note=(note or None)))
 
 
-def _regency_of_village(session, village_id: int) -> Optional[int]:
+def regency_of_village(session, village_id: int) -> Optional[int]:
     return session.execute(select(District.regency_id).join(Village, Village.district_id == District.id)
                            .where(Village.id == village_id)).scalar()
 
@@ -232,7 +232,7 @@ def create_request(session, user, kind: str, household: Optional[Household] = No
         elif not scope_mod.is_in_scope(session, household, scope, write=True):
             errors["household"] = [_("lies outside your area")]
         else:
-            regency_id = _regency_of_village(session, household.village_id)
+            regency_id = regency_of_village(session, household.village_id)
         if kind == "hapus" and removal_reason not in REMOVAL_REASONS:
             errors["removal_reason"] = [_("choose the reason of the removal")]
     else:
@@ -241,7 +241,7 @@ def create_request(session, user, kind: str, household: Optional[Household] = No
         elif not _village_writable(session, village_id, user):
             errors["village"] = [_("is not one you may choose (outside your area): pick one from the list")]
         else:
-            regency_id = _regency_of_village(session, village_id)
+            regency_id = regency_of_village(session, village_id)
             proposed = {"village_id": village_id}
     if errors:
         raise InputError(errors)
@@ -292,7 +292,7 @@ def set_proposal(session, request: UpdateRequest, user, values: dict[str, Any], 
     request.proposed = proposed
     request.note = note or None
     if request.kind == "baru" and village_id is not None:
-        request.regency_id = _regency_of_village(session, village_id)
+        request.regency_id = regency_of_village(session, village_id)
     return proposed
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.security.decorators import permission_name
-from flask_babel import format_decimal, gettext, lazy_gettext as _, ngettext
+from flask_babel import gettext, lazy_gettext as _, ngettext
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import joinedload
@@ -39,6 +39,7 @@ from app.models.programs import Program
 from app.security import scope as scope_mod
 from app.security.scope import Scope, current_scope, mask_number
 from app.services import audit
+from app.views.cell_format import format_value
 from gis import queries
 
 LOCATION_STATUS_LABELS = {
@@ -111,15 +112,6 @@ def _float_arg(args, name: str, low: float, high: float, default: float) -> floa
     return value
 
 
-def default_year(conn: Connection, scope: Scope) -> int:
-    """The latest year with enrolments in scope; else the latest program/zone year; else this year."""
-    year = queries.latest_enrolment_year(conn, scope)
-    if year is None:
-        years = queries.analysis_years(conn, scope)
-        year = years[-1] if years else dt.date.today().year
-    return year
-
-
 def parse_filters(args, conn: Connection, scope: Scope, page_size: int = HTML_PAGE_SIZE) -> Filters:
     """Filters from request arguments, checked: year 2000-2100 (default: the latest year with
     enrolments), k 1-4 (desil <= k, default 1), regency_id an existing regency the user may
@@ -127,7 +119,7 @@ def parse_filters(args, conn: Connection, scope: Scope, page_size: int = HTML_PA
     Raises FilterError with a message naming the argument."""
     year = _int_arg(args, "year", 2000, 2100)
     if year is None:
-        year = default_year(conn, scope)
+        year = queries.default_year(conn, scope)
     k = _int_arg(args, "k", 1, 4, 1)
     regency_id = _int_arg(args, "regency_id", 1, 2 ** 31 - 1)
     if regency_id is not None:
@@ -174,8 +166,7 @@ def _with_district(conn: Connection, rows) -> list[dict]:
 
 
 def _regencies(conn, scope, filters):
-    rows = queries.regency_overlap(conn, filters.year, scope)
-    return [r for r in rows if filters.regency_id is None or r["regency_id"] == filters.regency_id]
+    return queries.regency_overlap(conn, filters.year, scope, filters.regency_id)
 
 
 def _overlap_villages(conn, scope, filters):
@@ -392,18 +383,6 @@ def json_rows(rows) -> list[dict]:
 
 # --- rendering -------------------------------------------------------------------------------------
 
-def format_cell(value, kind: str) -> str:
-    if value is None:
-        return ""
-    if kind == "int":
-        return format_decimal(value, format="#,##0")
-    if kind == "year":
-        return str(value)
-    if kind == "decimal":
-        return format_decimal(value, format="#,##0.0")
-    return str(value)
-
-
 @dataclass
 class Table:
     """One answer ready for the screen: header, formatted cells with links, a page of rows,
@@ -445,12 +424,12 @@ class Table:
         for column in self.columns:
             value = column.value(row)
             link = self.answer.links.get(column.key)
-            out.append((format_cell(value, column.kind), link(row) if link and value is not None else None,
+            out.append((format_value(value, column.kind), link(row) if link and value is not None else None,
                         column.kind in exports.NUMERIC_KINDS))
         return out
 
     def total_cells(self) -> list[tuple[str, Optional[str], bool]]:
-        return [(format_cell(self.total_row.get(c.key), c.kind) if isinstance(c.key, str) else "", None,
+        return [(format_value(self.total_row.get(c.key), c.kind) if isinstance(c.key, str) else "", None,
                  c.kind in exports.NUMERIC_KINDS) for c in self.columns]
 
     def downloads(self) -> list[tuple[str, str]]:
@@ -507,7 +486,7 @@ class _AnalysisPage(BaseView):
             return parse_filters({}, conn, scope, page_size)
 
     def _render(self, template, conn, scope, filters, **kwargs):
-        return self.render_template(template, filters=filters, scope=scope, fmt=format_cell,
+        return self.render_template(template, filters=filters, scope=scope, fmt=format_value,
                                     years=_year_choices(conn, scope, filters),
                                     regencies=_regency_choices(scope), **kwargs)
 

@@ -30,7 +30,7 @@ from app.views.workflow import NoActionsMixin
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
             "update_request", "complaint"]
-ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location", "assign", "handle", "resolve"]
+ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location", "assign", "handle", "resolve", "import"]
 
 
 def _datetime(value) -> str:

@@ -12,7 +12,6 @@ reached, 2+ programs), ``gaps_by_village`` (gaps) and the per-household program 
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Optional
 
 from flask import current_app, request, send_from_directory, url_for
@@ -26,20 +25,10 @@ from app.models.areas import District, Province, Regency, Village
 from app.models.tkpk import Agency
 from app.models.workflow import Complaint, UpdateRequest
 from app.security.scope import Scope, current_scope, in_scope
-from app.services import lp2kd
+from app.services import complaints, lp2kd, update_requests
 from gis import queries
 
-OPEN_REQUEST_STATES = ("diajukan", "diverifikasi")  # submitted, waiting for verification or approval
 MAP_ZOOM = 8  # the village layer's simplification: one pixel at zoom 8 (~600 m)
-
-
-def _open_complaint_states() -> tuple[str, ...]:
-    try:
-        from app.services.complaints import OPEN_STATES
-
-        return tuple(OPEN_STATES)
-    except Exception:  # pragma: no cover - the complaint service not installed
-        return ("baru", "diproses")
 
 
 def _count(conn: Connection, model, scope: Scope, *where) -> int:
@@ -49,28 +38,13 @@ def _count(conn: Connection, model, scope: Scope, *where) -> int:
 
 def dashboard(conn: Connection, scope: Scope, year: int) -> dict:
     """The dashboard figures of the scope for the year (see the module docstring)."""
-    regencies = queries.regency_overlap(conn, year, scope)
-    households = sum(r["households"] for r in regencies)
-    reached = sum(r["reached"] for r in regencies)
-    multi = sum(r["multi_program"] for r in regencies)
+    *desil, total = lp2kd.desil_coverage(conn, scope, None, year)
     gaps = sum(r["gap_households"] for r in queries.gaps_by_village(conn, year, scope, max_desil=1))
-    counts = lp2kd.program_counts(year, scope).subquery("c")
-    found = {r.desil: r for r in conn.execute(
-        select(counts.c.desil, func.count().label("households"),
-               func.count().filter(counts.c.programs >= 1).label("reached"),
-               func.count().filter(counts.c.programs >= 2).label("multi_program"))
-        .group_by(counts.c.desil))}
-    desil = []
-    for d in (1, 2, 3, 4):
-        r = found.get(d)
-        n, k, m = (r.households, r.reached, r.multi_program) if r else (0, 0, 0)
-        desil.append(dict(desil=d, households=n, reached=k, multi_program=m,
-                          coverage=lp2kd.percent(k, n, Decimal("0.1"))))
     return dict(
-        year=year, households=households, reached=reached, multi_program=multi, gap_households=gaps,
-        coverage=lp2kd.percent(reached, households, Decimal("0.1")), desil=desil,
-        open_complaints=_count(conn, Complaint, scope, Complaint.state.in_(_open_complaint_states())),
-        open_requests=_count(conn, UpdateRequest, scope, UpdateRequest.state.in_(OPEN_REQUEST_STATES)),
+        year=year, households=total["households"], reached=total["reached"], multi_program=total["multi_program"],
+        gap_households=gaps, coverage=total["coverage"], desil=desil,
+        open_complaints=_count(conn, Complaint, scope, Complaint.state.in_(complaints.OPEN_STATES)),
+        open_requests=_count(conn, UpdateRequest, scope, UpdateRequest.state.in_(update_requests.OPEN_STATES)),
     )
 
 
@@ -139,10 +113,7 @@ class SinergiIndexView(IndexView):
         def link(permission, view, endpoint, **args) -> Optional[str]:
             if not sm.has_access(permission, view):
                 return None
-            try:
-                return url_for(endpoint, **args)
-            except Exception:  # the screen is not registered in this installation
-                return None
+            return url_for(endpoint, **args)
 
         regency_code = None
         if scope.kind == "regency":

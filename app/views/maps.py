@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from app.security.scope import Scope, current_scope
 from app.views.choices import DESIL_CHOICES
-from gis import maps
+from gis import maps, queries
 
 MAX_DESIL = max(value for value, _label in DESIL_CHOICES)  # desil 1..4 in Sinergi
 GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
@@ -98,8 +98,8 @@ class MapView(BaseView):
             chosen = next((r for r in regencies if r["id"] == scope.regency_id), None)
         elif code:
             chosen = next((r for r in regencies if r["code"] == code), None)
-        years = maps.available_years(conn)
-        year = _int_arg("year", maps.default_year(conn, years), years)
+        years = maps.available_years(conn, scope)
+        year = _int_arg("year", queries.default_year(conn, scope), years)
         root = request.script_root
         return {
             "regency_id": chosen["id"] if chosen else None,

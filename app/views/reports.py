@@ -32,6 +32,7 @@ from app.models.areas import Regency
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, REQUEST_KINDS, REQUEST_STATES
 from app.security.scope import Scope, ScopeError, current_scope
 from app.services import audit, lp2kd
+from app.views.cell_format import format_value
 from app.views.choices import (CLUSTER_CHOICES, DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES,
                                PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES)
 
@@ -50,12 +51,9 @@ def _label(mapping: dict, value) -> str:
 
 def _workflow_labels():
     """The state/category labels of complaints and update requests (their services own them)."""
-    try:
-        from app.services import complaints as c, update_requests as u
+    from app.services import complaints as c, update_requests as u
 
-        return c.CATEGORY_LABELS, c.STATE_LABELS, u.KIND_LABELS, u.STATE_LABELS
-    except Exception:  # pragma: no cover - the workflow services not installed: show the codes
-        return {}, {}, {}, {}
+    return c.CATEGORY_LABELS, c.STATE_LABELS, u.KIND_LABELS, u.STATE_LABELS
 
 
 # --- layout: sections of tables, shared by the page and the workbook -----------------------------------
@@ -307,30 +305,6 @@ def _matrix_table(key, title, row_header, groups, group_labels, states, state_la
                  total=counts["by_group"].get(g, 0)) for g in groups]
     total = dict({s: counts["by_state"].get(s, 0) for s in states}, label=gettext("Total"), total=counts["total"])
     return Table(key, title, columns, rows, total=total)
-
-
-# --- formatting ----------------------------------------------------------------------------------------
-
-def format_value(value, kind: str = "text") -> str:
-    """A cell on the page, in the user's language (thousands and decimal marks)."""
-    if value is None or value == "":
-        return ""
-    if kind == "int":
-        return format_decimal(value, format="#,##0")
-    if kind == "year":
-        return str(value)
-    if kind == "decimal":
-        return format_decimal(value, format="#,##0.0")
-    if kind == "number":
-        return format_decimal(value, format="#,##0.00")
-    if kind == "money":
-        amount = Decimal(value)
-        return "Rp " + format_decimal(amount, format="#,##0" if amount == amount.to_integral() else "#,##0.00")
-    if kind == "date" and isinstance(value, dt.date):
-        return value.isoformat()
-    if kind == "datetime" and isinstance(value, dt.datetime):
-        return value.astimezone(lp2kd.WIB).strftime("%Y-%m-%d %H:%M") + " WIB"
-    return str(value)
 
 
 # --- the workbook --------------------------------------------------------------------------------------

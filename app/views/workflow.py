@@ -57,8 +57,15 @@ def _blank(value):
     return "" if value is None else value
 
 
-def _flash_input_error(exc: InputError) -> None:
-    flash(requests_service.describe_errors(exc), "danger")
+def _writable_household(no_kk: Optional[str]) -> tuple[Optional[Household], Optional[str]]:
+    """The household with this No KK that the user may change, or the reason there is none."""
+    text = (no_kk or "").strip()
+    problem = check_id_number(text, False)
+    if problem:
+        return None, problem
+    household = db.session.execute(scope_mod.apply(select(Household).where(Household.no_kk == text),
+                                                   Household, write=True)).scalar()
+    return household, None if household is not None else gettext("no household with this No KK in your area")
 
 
 def _read_upload(field_name: str, max_bytes: int):
@@ -351,15 +358,9 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
                                     fields=["kind", "no_kk", "village", "removal_reason", "note"], with_map=False)
 
     def _household_by_no_kk(self, form) -> Household | None:
-        text = (form.no_kk.data or "").strip()
-        problem = check_id_number(text, False)
+        household, problem = _writable_household(form.no_kk.data)
         if problem:
             form.no_kk.errors = list(form.no_kk.errors) + [problem]
-            return None
-        query = scope_mod.apply(select(Household).where(Household.no_kk == text), Household, write=True)
-        household = db.session.execute(query).scalar()
-        if household is None:
-            form.no_kk.errors = list(form.no_kk.errors) + [gettext("no household with this No KK in your area")]
         return household
 
     @staticmethod
@@ -654,15 +655,9 @@ class ComplaintView(NoActionsMixin, ScopedModelView):
         kind = request.form.get("kind", "")
         household = None
         if kind in ("ubah", "hapus"):
-            text = (request.form.get("no_kk") or "").strip()
-            problem = check_id_number(text, False)
+            household, problem = _writable_household(request.form.get("no_kk"))
             if problem:
-                flash(gettext("No KK %(reason)s", reason=problem), "danger")
-                return redirect(url_for(".show", pk=pk))
-            household = db.session.execute(scope_mod.apply(select(Household).where(Household.no_kk == text),
-                                                           Household, write=True)).scalar()
-            if household is None:
-                flash(gettext("No KK: no household with this No KK in your area"), "danger")
+                flash(gettext("No KK: %(reason)s", reason=problem), "danger")
                 return redirect(url_for(".show", pk=pk))
         created = self._act(pk, lambda item: complaints_service.create_update_request(
             db.session, item, _user(), kind, household=household,
