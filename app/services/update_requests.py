@@ -350,8 +350,13 @@ def describe_errors(exc: InputError) -> str:
                      for field, messages in exc.errors.items())
 
 
+def audit_label(request: UpdateRequest) -> str:
+    """How the audit rows of a request's approval name it; their note is this, or this + ": " + the note."""
+    return f"pemutakhiran #{request.id}"
+
+
 def _audit_note(request: UpdateRequest, note: Optional[str]) -> str:
-    text = f"pemutakhiran #{request.id}"
+    text = audit_label(request)
     return (f"{text}: {note}" if note else text)[:500]
 
 

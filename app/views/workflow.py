@@ -20,7 +20,7 @@ from flask_appbuilder.security.decorators import permission_name
 from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -244,10 +244,11 @@ def _before_approval(item: UpdateRequest) -> dict:
     """The household as it was just before this request was applied (from the audit trail)."""
     if item.household_id is None:
         return {}
+    label = requests_service.audit_label(item)  # "pemutakhiran #12" must not find request #123's row
     row = db.session.execute(
         select(AuditLog.before).where(AuditLog.entity == "household", AuditLog.entity_id == item.household_id,
                                       AuditLog.action == "approve",
-                                      AuditLog.note.like(f"pemutakhiran #{item.id}%"))
+                                      or_(AuditLog.note == label, AuditLog.note.like(f"{label}: %")))
         .order_by(AuditLog.id.desc()).limit(1)).scalar()
     before = requests_service.household_values(item.household)
     for key, value in (row or {}).items():

@@ -538,3 +538,25 @@ def test_the_menu_counts_what_awaits_each_role(app, client, areas):
     assert _menu_count(client, "Requests awaiting me") == count(("diverifikasi",))
     login(client, "pimpinan")
     assert "Requests awaiting me" not in page_text(client.get("/"))
+
+
+def test_the_values_before_an_approval_are_this_requests_own(app, client, areas):
+    """The show page of an approved request reads the household's "before" values from the
+    audit trail; request #N must not pick up the row of request #N0 (its label is a prefix)."""
+    from app.extensions import db
+    from app.services import audit
+
+    hh = make_household(app, areas)
+    old_name = household(app, hh)[1]
+    pk = make_request(app, areas, state="diverifikasi", proposed={"head_name": "Nama Disetujui"})
+    sql(app, "UPDATE update_request SET household_id = :h WHERE id = :i", h=hh, i=pk)
+    assert service_transition(app, pk, "disetujui", "bappeda") is None
+    with app.app_context():
+        with db.engine.begin() as conn:  # a later approval of request #<pk>0 on the same household
+            audit.record(conn, [{"action": "approve", "entity": "household", "entity_id": hh,
+                                 "before": {"head_name": "Nama Milik Usulan Lain"}, "after": {"head_name": "x"},
+                                 "note": f"pemutakhiran #{pk}0: lain"}])
+    login(client, "bappeda")
+    show = page_text(client.get(f"/updaterequestview/show/{pk}"))
+    assert "Before the approval" in show and old_name in show
+    assert "Nama Milik Usulan Lain" not in show
