@@ -202,9 +202,13 @@ def _check(session, complaint: Complaint, user) -> None:
 
 
 def eligible_handlers(session, complaint: Complaint) -> list[SinergiUser]:
-    """Active users of the complaint's regency (its TKPK operators)."""
+    """Active users of the complaint's regency whose role may handle complaints (its TKPK
+    operators; not a regency's Pimpinan, who only reads)."""
+    from flask_appbuilder.security.sqla.models import Role
+
     return list(session.execute(select(SinergiUser).where(SinergiUser.regency_id == complaint.regency_id,
-                                                          SinergiUser.active.is_(True))
+                                                          SinergiUser.active.is_(True),
+                                                          SinergiUser.roles.any(Role.name.in_(HANDLERS)))
                                 .order_by(SinergiUser.username)).scalars())
 
 

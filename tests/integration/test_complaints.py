@@ -31,7 +31,7 @@ import pytest
 import requests
 from flask_babel import force_locale
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.models.workflow import COMPLAINT_STATES
 from app.services.complaints import TICKET_RE, TRANSITIONS
@@ -785,3 +785,25 @@ def test_the_overdue_list_and_its_count(app, client, areas):
     menu = re.search(r"Overdue complaints \((\d+)\)", body(client.get("/")))
     assert menu and int(menu.group(1)) == expected
     assert "Overdue" in body(client.get(f"/complaintview/show/{late}"))
+
+
+def test_a_regency_pimpinan_is_no_handler(app, areas):
+    """A regency's Pimpinan only reads: it is not offered as handler, and cannot be made one."""
+    from app.extensions import appbuilder, db
+    from app.models import Complaint, Regency
+    from app.security import roles as R
+    from app.services import complaints as service
+
+    with app.app_context():
+        leader = appbuilder.sm.find_user(username="pimpinan_uji_1807")
+        if leader is None:
+            leader = appbuilder.sm.add_user("pimpinan_uji_1807", "Pimpinan", "Lampung Timur", "pim1807@uji.local",
+                                            [appbuilder.sm.find_role(R.PIMPINAN)], password=DEMO_PASSWORD)
+            leader.regency_id = db.session.execute(select(Regency.id).where(Regency.code == OWN)).scalar_one()
+            db.session.commit()
+        complaint = db.session.get(Complaint, make_complaint(app, areas))
+        handlers = {u.username for u in service.eligible_handlers(db.session, complaint)}
+        assert "op1807" in handlers and "pimpinan_uji_1807" not in handlers
+        with force_locale("en"), pytest.raises(WorkflowError, match="handler"):
+            service.assign(db.session, complaint, leader.id, user("op1807"))
+        db.session.rollback()
