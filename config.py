@@ -3,6 +3,7 @@
 Safe defaults for the demo; ``SINERGI_ENV=production`` refuses the unsafe ones
 (a default secret key) and never creates demo users.
 """
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -70,6 +71,21 @@ AUTH_RATE_LIMIT = "10 per 20 second"
 # store they share, e.g. redis://host:6379 (pip install redis) or memcached://host:11211
 # (pip install pymemcache). PostgreSQL is not a storage Flask-Limiter supports.
 RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+# Lockout (app/security/login_guard.py), on every way to log in (the /login/ form, the API's
+# /api/v1/security/login and /refresh), counted in PostgreSQL so every worker and host shares
+# the counters, independent of RATELIMIT_ENABLED. An account name (existing or not: no
+# enumeration) gets locked for SINERGI_LOGIN_LOCK_MINUTES after SINERGI_LOGIN_MAX_FAILURES
+# failures within SINERGI_LOGIN_WINDOW_MINUTES; an IP address after SINERGI_LOGIN_IP_MAX_FAILURES
+# failures (any names) within the window, until its oldest counted failure leaves the window.
+LOGIN_GUARD_ENABLED = os.environ.get("SINERGI_LOGIN_GUARD", "1") == "1"
+LOGIN_MAX_FAILURES = int(os.environ.get("SINERGI_LOGIN_MAX_FAILURES", "5"))
+LOGIN_IP_MAX_FAILURES = int(os.environ.get("SINERGI_LOGIN_IP_MAX_FAILURES", "50"))
+LOGIN_WINDOW_SECONDS = int(float(os.environ.get("SINERGI_LOGIN_WINDOW_MINUTES", "15")) * 60)
+LOGIN_LOCK_SECONDS = int(float(os.environ.get("SINERGI_LOGIN_LOCK_MINUTES", "15")) * 60)
+# API tokens (flask-jwt-extended): short access tokens, refresh tokens for a working day, both
+# revocable (POST /api/v1/security/logout puts them on the jwt_revoked denylist).
+JWT_ACCESS_TOKEN_EXPIRES = dt.timedelta(minutes=float(os.environ.get("SINERGI_JWT_ACCESS_MINUTES", "15")))
+JWT_REFRESH_TOKEN_EXPIRES = dt.timedelta(hours=float(os.environ.get("SINERGI_JWT_REFRESH_HOURS", "24")))
 # gunicorn (gunicorn.conf.py): processes and threads per process. Default: 1 process while
 # the limiter storage is memory://, 2 with a shared storage.
 SINERGI_WORKERS = int(os.environ.get("SINERGI_WORKERS", "0")) or (1 if RATELIMIT_STORAGE_URI.startswith("memory:")
@@ -106,6 +122,8 @@ COMPLAINT_PHOTO_MAX_PIXELS = int(float(os.environ.get("SINERGI_COMPLAINT_PHOTO_M
 WTF_CSRF_ENABLED = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# In production the site is served over HTTPS: cookies never travel over plain HTTP.
+SESSION_COOKIE_SECURE = REMEMBER_COOKIE_SECURE = SINERGI_ENV == "production"
 
 BABEL_DEFAULT_LOCALE = "id"
 BABEL_DEFAULT_FOLDER = "translations"

@@ -21,10 +21,12 @@ from app.models.zones import PovertyIndicator, PriorityZone  # noqa: E402
 from app.models.users import SinergiUser  # noqa: E402
 from app.models.audit import AuditLog  # noqa: E402
 from app.models.jobs import ExportLog, ImportJob  # noqa: E402
+from app.models.security_events import LoginFailure, LoginLock, RevokedToken  # noqa: E402
 from app.models.workflow import (Complaint, Lp2kdNote, UpdateEvidence, UpdateRequest,  # noqa: E402
                                  UpdateRequestStep)
 
 __all__ = ["Model", "Province", "Regency", "District", "Village", "Agency", "TkpkInstitution", "TkpkMember",
            "TkpkDocument", "Program", "Household", "HouseholdMember", "Enrolment", "PriorityZone",
            "PovertyIndicator", "SinergiUser", "AuditLog", "ImportJob", "ExportLog", "UpdateRequest",
-           "UpdateRequestStep", "UpdateEvidence", "Complaint", "Lp2kdNote"]
+           "UpdateRequestStep", "UpdateEvidence", "Complaint", "Lp2kdNote",
+           "LoginFailure", "LoginLock", "RevokedToken"]
