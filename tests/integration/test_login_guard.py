@@ -237,3 +237,40 @@ def test_token_lifetimes_and_secure_cookies_come_from_the_configuration():
     assert _config(code) == "900.0 86400.0 False False"
     assert _config(code, SINERGI_ENV="production", SINERGI_JWT_ACCESS_MINUTES="30",
                    SINERGI_JWT_REFRESH_HOURS="8") == "1800.0 28800.0 True True"
+
+
+def test_the_counters_are_shared_by_the_gunicorn_workers(live_server, app, user):
+    """live_server runs 2 gunicorn workers with the default settings (5 failures, 15 minutes):
+    counted per process, up to 8 wrong passwords would get a plain 401."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def attempt(password):
+        request = urllib.request.Request(live_server + LOGIN, method="POST", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"username": user, "password": password,
+                                                          "provider": "db"}).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    codes = [attempt("salah") for _ in range(20)]
+    assert codes == [401] * 4 + [429] * 16, codes
+    assert attempt(DEMO_PASSWORD) == 429
+
+
+def test_flask_limiter_also_guards_the_api_login_when_rate_limits_are_on():
+    """RATELIMIT_ENABLED=1 (production default): FAB's AUTH_RATE_LIMIT (10 per 20 s) was only on
+    the /login/ form; the API's login gets it too. A fresh process: the limiter is set up at start."""
+    code = """
+import secrets
+from app import create_app
+client = create_app(TESTING=True).test_client()
+codes = [client.post("/api/v1/security/login", json={"username": "x" + secrets.token_hex(4), "password": "salah",
+                                                    "provider": "db"}).status_code for _ in range(11)]
+print(codes)
+"""
+    out = _config(code, RATELIMIT_ENABLED="1", SINERGI_LOGIN_GUARD="0")
+    assert out.splitlines()[-1] == str([401] * 10 + [429]), out
