@@ -171,6 +171,7 @@ def revoke(payload: dict) -> None:
             ON CONFLICT (jti) DO NOTHING"""),
             {"jti": payload["jti"], "uid": int(sub) if str(sub or "").isdigit() else None,
              "kind": str(payload.get("type", "access"))[:10], "exp": expires})
+        conn.execute(text("DELETE FROM jwt_revoked WHERE expires_at < now()"))  # useless once expired
 
 
 def is_revoked(payload: dict) -> bool:

@@ -182,9 +182,12 @@ class SinergiSecurityManager(SecurityManager):
         g.sinergi_login_wait = 0
         if not login_guard.enabled():
             return super().auth_user_db(username, password)
-        if login_guard.retry_after(username):
-            # Refused without checking the password; still counted for the IP.
-            g.sinergi_login_wait = login_guard.record_failure(username)
+        wait = login_guard.retry_after(username)
+        if wait:
+            # Refused without looking at the password, and not counted: hammering a locked
+            # account gains nothing, and counting it for the IP would let one person behind an
+            # office's shared address lock everybody there out.
+            g.sinergi_login_wait = wait
             return None
         user = super().auth_user_db(username, password)
         if user is not None:
