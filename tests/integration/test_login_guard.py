@@ -284,3 +284,12 @@ def test_hammering_one_locked_account_does_not_block_the_address(app, user, guar
     codes = [api_login(client, user, f"salah-{i}").status_code for i in range(300)]
     assert codes.count(401) == 4 and codes.count(429) == 296
     assert api_login(client, "op1807", DEMO_PASSWORD).status_code == 200
+
+
+def test_the_api_description_lists_logout_and_the_429_answers(app):
+    client = app.test_client()
+    admin = {"Authorization": f"Bearer {api_login(client, 'admin', DEMO_PASSWORD).json['access_token']}"}
+    paths = client.get("/api/v1/_openapi", headers=admin).json["paths"]
+    assert "post" in paths["/api/v1/security/logout"]
+    assert "429" in paths["/api/v1/security/login"]["post"]["responses"]
+    assert "429" in paths["/api/v1/security/refresh"]["post"]["responses"]
