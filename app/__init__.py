@@ -50,12 +50,27 @@ def _refuse_unsafe_production(app: Flask) -> None:
     from config import DEFAULT_SECRET_KEY
 
     if app.config.get("SINERGI_ENV") == "production":
+        _refuse_open_key_file(app.config.get("SINERGI_SECRET_KEY_FILE") or "")
         key = app.config.get("SECRET_KEY") or ""
         if key == DEFAULT_SECRET_KEY or len(key) < 32:
             raise RuntimeError(
-                "SINERGI_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
+                "SINERGI_ENV=production needs SECRET_KEY (or SINERGI_SECRET_KEY_FILE) set to a random value of 32+ characters "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')"
             )
+
+
+def _refuse_open_key_file(path: str) -> None:
+    """The key file (SINERGI_SECRET_KEY_FILE) signs every session and token: only its owner may
+    read it. Checked when the key comes from the file, i.e. SECRET_KEY is not set."""
+    import os
+    import stat
+
+    if not path or os.environ.get("SECRET_KEY"):
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise RuntimeError(f"SINERGI_SECRET_KEY_FILE {path} is readable by others (mode {mode:o}): "
+                           f"chmod 600 {path}")
 
 
 def _trust_proxies(app: Flask) -> None:

@@ -72,8 +72,14 @@ def install(app: Flask) -> None:
     if app.config.get("SINERGI_ENV") == "production":
         headers["Strict-Transport-Security"] = HSTS_VALUE
 
+    policy = headers.pop("Content-Security-Policy")
+
     @app.after_request
     def _security_headers(response):
         for name, value in headers.items():
-            response.headers.setdefault(name, value)
+            response.headers.setdefault(name, value)  # a view's own, stricter value stays
+        # A view may send its own policy (the map frames send frame-ancestors); browsers enforce
+        # every CSP header a response carries, so ours is added next to it and can only tighten.
+        if policy not in response.headers.getlist("Content-Security-Policy"):
+            response.headers.add("Content-Security-Policy", policy)
         return response
