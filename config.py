@@ -19,7 +19,27 @@ SINERGI_ENV = os.environ.get("SINERGI_ENV", "demo")
 if SINERGI_ENV not in ("demo", "production"):
     raise RuntimeError(f"SINERGI_ENV must be 'demo' or 'production', not {SINERGI_ENV!r}")
 
-SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+# The secret that signs sessions and JWTs: SECRET_KEY, or else the first line of the file named by
+# SINERGI_SECRET_KEY_FILE (the Docker entrypoint writes a random one into its volume on first
+# start, mode 600, and reuses it), or else the public demo key, which production refuses.
+SINERGI_SECRET_KEY_FILE = os.environ.get("SINERGI_SECRET_KEY_FILE", "")
+
+
+def _secret_key() -> str:
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    if SINERGI_SECRET_KEY_FILE:
+        try:
+            return Path(SINERGI_SECRET_KEY_FILE).read_text().strip()
+        except OSError as exc:
+            raise RuntimeError(f"SINERGI_SECRET_KEY_FILE={SINERGI_SECRET_KEY_FILE} cannot be read: {exc}") from exc
+    return DEFAULT_SECRET_KEY
+
+
+SECRET_KEY = _secret_key()
+# Demo mode serves the public demo key and demo passwords: gunicorn.conf.py and run.py refuse to
+# listen on anything but loopback in demo mode unless this is 1.
+SINERGI_ALLOW_PUBLIC_DEMO = os.environ.get("SINERGI_ALLOW_PUBLIC_DEMO", "0") == "1"
 
 # The embedded PostgreSQL cluster (scripts/pgcluster.py) listens here when no
 # DATABASE_URL is given. docker-compose.yml sets DATABASE_URL to its own server.

@@ -9,6 +9,7 @@ still serves requests concurrently (the app waits on PostgreSQL most of the time
 storage shared between processes (redis://, memcached://) config.py defaults to 2 workers,
 and SINERGI_WORKERS sets any number.
 """
+import ipaddress
 import os
 import sys
 
@@ -22,8 +23,40 @@ threads = sinergi.SINERGI_THREADS
 worker_class = "gthread"
 
 
+def public_binds(binds) -> list[str]:
+    """The addresses of ``binds`` that other machines can reach: all but loopback and unix sockets."""
+    public = []
+    for bind in binds:
+        if bind.startswith(("unix:", "fd://")):
+            continue
+        host = bind.rsplit(":", 1)[0] if ":" in bind else bind
+        host = host.strip("[]")
+        if host == "localhost":
+            continue
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                continue
+        except ValueError:
+            pass  # a host name other than localhost: may resolve to anything
+        public.append(bind)
+    return public
+
+
+def refuse_public_demo(binds, env: str, allowed: bool) -> None:
+    """Demo mode runs with the PUBLIC demo secret key and demo passwords: anyone who can reach it
+    can forge an admin session. So it listens on loopback only, unless told explicitly."""
+    public = public_binds(binds)
+    if env == "demo" and public and not allowed:
+        raise RuntimeError(
+            f"SINERGI_ENV=demo refuses to listen on {', '.join(public)}: demo mode uses a public secret key "
+            "and demo passwords. Bind 127.0.0.1, run with SINERGI_ENV=production, or set "
+            "SINERGI_ALLOW_PUBLIC_DEMO=1 if this address is really private (e.g. inside a container "
+            "whose port is published on the host's loopback only).")
+
+
 def on_starting(server):
-    """Runs once in the master with the final settings (command line included)."""
+    """Runs once in the master with the final settings (command line included), before listening."""
+    refuse_public_demo(server.cfg.bind, sinergi.SINERGI_ENV, sinergi.SINERGI_ALLOW_PUBLIC_DEMO)
     storage = sinergi.RATELIMIT_STORAGE_URI
     shared = not storage.startswith("memory:")
     n = server.cfg.workers

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from app import security_headers
 from app.extensions import appbuilder, csrf, db, migrate
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(APP_DIR / "translations"))
     _refuse_unsafe_production(app)
     _trust_proxies(app)
+    security_headers.install(app)  # CSP, frame-ancestors, nosniff, Referrer-Policy, HSTS (production)
 
     import app.models as _models  # noqa: F401  (registers every model on Model.metadata before Alembic looks)
 
@@ -48,12 +50,27 @@ def _refuse_unsafe_production(app: Flask) -> None:
     from config import DEFAULT_SECRET_KEY
 
     if app.config.get("SINERGI_ENV") == "production":
+        _refuse_open_key_file(app.config.get("SINERGI_SECRET_KEY_FILE") or "")
         key = app.config.get("SECRET_KEY") or ""
         if key == DEFAULT_SECRET_KEY or len(key) < 32:
             raise RuntimeError(
-                "SINERGI_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
+                "SINERGI_ENV=production needs SECRET_KEY (or SINERGI_SECRET_KEY_FILE) set to a random value of 32+ characters "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')"
             )
+
+
+def _refuse_open_key_file(path: str) -> None:
+    """The key file (SINERGI_SECRET_KEY_FILE) signs every session and token: only its owner may
+    read it. Checked when the key comes from the file, i.e. SECRET_KEY is not set."""
+    import os
+    import stat
+
+    if not path or os.environ.get("SECRET_KEY"):
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise RuntimeError(f"SINERGI_SECRET_KEY_FILE {path} is readable by others (mode {mode:o}): "
+                           f"chmod 600 {path}")
 
 
 def _trust_proxies(app: Flask) -> None:

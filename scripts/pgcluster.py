@@ -5,10 +5,17 @@ Used when ``DATABASE_URL`` is not set. Standard library only, so it runs before
 the virtualenv exists. Idempotent: every command checks before it acts.
 
     python3 scripts/pgcluster.py start            # initdb if needed, start, create DB + postgis
+    python3 scripts/pgcluster.py start --fast     # the same with fsync off: throw-away test data only
     python3 scripts/pgcluster.py stop
     python3 scripts/pgcluster.py status
     python3 scripts/pgcluster.py createdb NAME    # (re)create NAME with postgis, for throw-away test DBs
     python3 scripts/pgcluster.py dropdb NAME
+
+Durability: `start` keeps fsync ON (people type real data into the `make run` database; with
+fsync off a power cut can corrupt the whole cluster). The test runner asks for `--fast` (or
+SINERGI_PG_FAST=1): fsync off, for speed, on data that is thrown away anyway. Every start sets
+what is asked through ALTER SYSTEM + reload (fsync needs no restart), so a cluster that is
+already running, or was initialised by an older version with fsync off, follows the request.
 
 initdb and pg_ctl refuse to run as root, so as root they run as the
 ``postgres`` system user and the data directory belongs to that user.
@@ -109,7 +116,7 @@ def psql(sql: str, db: str = "postgres", check: bool = True) -> str:
     return r.stdout.strip()
 
 
-def start() -> None:
+def start(fast: bool = False) -> None:
     ensure_binaries()
     prepare_dirs()
     if not (DATA_DIR / "PG_VERSION").exists():
@@ -121,7 +128,8 @@ def start() -> None:
     if is_running():
         print(f"pgcluster: already running on 127.0.0.1:{PORT}")
     else:
-        opts = f"-p {PORT} -k {SOCKET_DIR} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # fsync is not on this command line: a command-line setting would beat ALTER SYSTEM below.
+        opts = f"-p {PORT} -k {SOCKET_DIR} -c listen_addresses=127.0.0.1"
         r = as_db_user([str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA_DIR),
                         "-l", str(LOG_FILE), "-o", opts], capture_output=True, text=True)
         if r.returncode != 0:
@@ -129,14 +137,38 @@ def start() -> None:
             fail(f"could not start PostgreSQL on port {PORT}: {r.stderr.strip()} {' | '.join(tail)}\n"
                  f"(another server on that port? set SINERGI_DB_PORT)")
         print(f"pgcluster: started on 127.0.0.1:{PORT} (socket {SOCKET_DIR})")
+    set_durability(fast)
     createdb(DB_NAME, recreate=False)
 
 
-def createdb(name: str, recreate: bool = True) -> None:
+def wait_ready() -> None:
     for _ in range(30):
         if subprocess.run(["pg_isready", "-q", "-h", str(SOCKET_DIR), "-p", str(PORT)]).returncode == 0:
-            break
+            return
         time.sleep(0.5)
+
+
+def set_durability(fast: bool) -> None:
+    """fsync on (the default) or off (--fast, tests), idempotently, without a restart."""
+    wait_ready()
+    wanted = "off" if fast else "on"
+    psql(f"ALTER SYSTEM SET fsync = {wanted}")
+    psql("SELECT pg_reload_conf()")
+    for _ in range(20):  # the reload is asynchronous
+        if psql("SHOW fsync") == wanted:
+            break
+        time.sleep(0.1)
+    actual = psql("SHOW fsync")
+    if actual != wanted:
+        source = psql("SELECT source FROM pg_settings WHERE name = 'fsync'")
+        print(f"pgcluster: WARNING fsync is {actual} (set by the server's {source}); restart the cluster "
+              f"(pgcluster.py stop, then start) to turn it {wanted}", file=sys.stderr)
+    elif fast:
+        print("pgcluster: fsync off (--fast): for throw-away test data only")
+
+
+def createdb(name: str, recreate: bool = True) -> None:
+    wait_ready()
     exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") == "1"
     if exists and recreate:
         psql(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -165,16 +197,18 @@ def main(argv: list[str]) -> None:
         # An external server is configured: the local cluster is none of our business.
         print("pgcluster: DATABASE_URL is set; the local cluster is not used")
         return
+    fast = "--fast" in argv or os.environ.get("SINERGI_PG_FAST") == "1"
+    argv = [a for a in argv if a != "--fast"]
     cmd = argv[0] if argv else "status"
     if cmd == "start":
-        start()
+        start(fast)
     elif cmd == "stop":
         stop()
     elif cmd == "status":
         print(f"running on 127.0.0.1:{PORT}" if is_running() else "not running")
     elif cmd in ("createdb", "dropdb") and len(argv) == 2:
         if not is_running():
-            start()
+            start(fast)
         (createdb if cmd == "createdb" else dropdb)(argv[1])
     else:
         fail(__doc__.strip())

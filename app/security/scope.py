@@ -15,6 +15,7 @@ Who sees what (domain.md):
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -297,6 +298,31 @@ def mask_number(value: Optional[str], scope: Scope | None = None) -> Optional[st
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+# A NIK or No KK inside free text: 16 digits, also written in groups of four ("1871 0123 4567 0003",
+# dots or dashes), and not part of a longer number.
+_ID_NUMBER_IN_TEXT = re.compile(r"(?<!\d)\d{4}([ .-]?)\d{4}\1\d{4}\1\d{4}(?!\d)")
+
+
+def mask_text(value: Optional[str], scope: Scope | None = None) -> Optional[str]:
+    """Free text (complaint description, notes, reasons) with every NIK / No KK in it masked as
+    ``mask_number`` does, for users who may not see personal data. People type these numbers
+    into free text; the masking of the number columns would be worthless if the text kept them."""
+    scope = scope or current_scope()
+    if not value or scope.can_unmask:
+        return value
+    return _ID_NUMBER_IN_TEXT.sub(lambda m: mask_number(re.sub(r"\D", "", m.group(0)), scope), value)
+
+
+def masked_column(column: str, scope: Scope | None = None) -> bool:
+    """True when ``column`` (a name or a dotted path like ``household.no_kk``) holds numbers the
+    scope sees masked: sorting or filtering on it would be an oracle for the hidden digits."""
+    scope = scope or current_scope()
+    return not scope.can_unmask and column.rsplit(".", 1)[-1] in MASKED_COLUMNS
+
+
+MASKED_COLUMNS = frozenset({"no_kk", "head_nik", "nik"})
 
 
 POSITION_DECIMALS_MASKED = 2  # ~1 km: the village, not the house

@@ -34,6 +34,7 @@ from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.list_export import ListExportMixin
+from app.views.masked_sort import MaskedSortMixin
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
@@ -304,7 +305,7 @@ class _Required(FieldRule):
 
 # --- screens ---------------------------------------------------------------------------------
 
-class HouseholdMemberView(ListExportMixin, ScopedModelView):
+class HouseholdMemberView(MaskedSortMixin, ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(HouseholdMember)
     list_title = show_title = add_title = edit_title = _("Household members")
     label_columns = LABELS
@@ -322,7 +323,7 @@ class HouseholdMemberView(ListExportMixin, ScopedModelView):
     }
 
 
-class EnrolmentView(ListExportMixin, ScopedModelView):
+class EnrolmentView(MaskedSortMixin, ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Enrolment)
     list_title = show_title = add_title = edit_title = _("Enrolments")
     label_columns = LABELS
@@ -362,7 +363,7 @@ def _coordinate(value):
 _households = SQLAInterface(Household)
 
 
-class HouseholdView(ListExportMixin, ScopedModelView):
+class HouseholdView(MaskedSortMixin, ListExportMixin, ScopedModelView):
     datamodel = _households
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"

@@ -37,6 +37,7 @@ from app.services import update_requests as requests_service
 from app.services.update_requests import WorkflowError
 from app.services.validation import InputError, check_id_number
 from app.views.base import ScopedModelView
+from app.views.masked_sort import MaskedSortMixin
 from app.views.choices import DESIL_CHOICES, choice_label, select_field
 from app.views.households import PointField, village_field, village_label
 
@@ -55,6 +56,11 @@ def _datetime(value) -> str:
 
 def _blank(value):
     return "" if value is None else value
+
+
+def _note(value):
+    """A note of free text: a NIK / No KK typed into it is masked for users who see them masked."""
+    return "" if value is None else scope_mod.mask_text(value)
 
 
 def _writable_household(no_kk: Optional[str]) -> tuple[Optional[Household], Optional[str]]:
@@ -267,7 +273,7 @@ def _state_label(value):
     return requests_service.STATE_LABELS.get(value, value)
 
 
-class UpdateRequestView(NoActionsMixin, ScopedModelView):
+class UpdateRequestView(MaskedSortMixin, NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(UpdateRequest)
     list_title = _("Data update requests")
     show_title = _("Data update request")
@@ -286,7 +292,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
     add_columns = edit_columns = ["note"]  # FAB's generic forms are not used (add / edit below)
     formatters_columns = {"kind": choice_label(list(requests_service.KIND_LABELS.items())), "state": _state_label,
                           "removal_reason": lambda v: requests_service.REASON_LABELS.get(v, _blank(v)),
-                          "note": _blank, "created_at": _datetime, "household": _household_link}
+                          "note": _note, "created_at": _datetime, "household": _household_link}
     base_order = ("id", "desc")
     show_template = "workflow/request_show.html"
     form_template = "workflow/request_form.html"
@@ -320,6 +326,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
                for name in ("edit", "delete", "transition", "evidence")}
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[], item=item,
+            mask_text=scope_mod.mask_text,
             diff=request_diff(item), steps=item.steps, evidence=item.evidence, complaint=complaint,
             transitions=requests_service.allowed_targets(item, user) if can["transition"] else [],
             state_label=_state_label, fmt_datetime=_datetime, can=can,
@@ -535,7 +542,8 @@ def _text_block(value):
     """Free text of the public: escaped, line breaks kept."""
     if not value:
         return ""
-    return Markup('<span class="sinergi-public-text" style="white-space: pre-wrap">{}</span>').format(value)
+    return Markup('<span class="sinergi-public-text" style="white-space: pre-wrap">{}</span>').format(
+        scope_mod.mask_text(value))
 
 
 def _user_name(value):
@@ -555,7 +563,7 @@ PRESET_TITLES = {"overdue": _("Overdue complaints"), "baru": _("New complaints")
                  "mine": _("Complaints I handle")}
 
 
-class ComplaintView(NoActionsMixin, ScopedModelView):
+class ComplaintView(MaskedSortMixin, NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(Complaint)
     list_title = _("Complaints")
     show_title = _("Complaint")
@@ -605,6 +613,7 @@ class ComplaintView(NoActionsMixin, ScopedModelView):
         point = point and tuple(scope_mod.round_coordinate(c) for c in point)
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[], item=item,
+            mask_text=scope_mod.mask_text,
             can_handle=can_handle, can_evidence=can_evidence,
             transitions=complaints_service.allowed_targets(item, user) if can_handle else [],
             handlers=complaints_service.eligible_handlers(db.session, item) if can_handle else [],

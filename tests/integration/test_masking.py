@@ -103,3 +103,58 @@ def test_mask_format():
     assert mask_number("1871012345670003", masked) == "1871********0003"
     assert mask_number("1871012345670003", Scope("all", can_unmask=True)) == "1871012345670003"
     assert mask_number(None, masked) is None
+
+
+def test_pimpinan_may_not_sort_the_screens_by_the_numbers(app, household_id):
+    """Sorting on a masked column is an oracle too (the REST API refuses it already)."""
+    client = app.test_client()
+    _login(client, "pimpinan")
+    for url in ("/householdview/list/?_oc_HouseholdView=no_kk&_od_HouseholdView=asc",
+                "/householdview/list/?_oc_HouseholdView=head_nik&_od_HouseholdView=desc",
+                "/householdmemberview/list/?_oc_HouseholdMemberView=nik&_od_HouseholdMemberView=asc",
+                "/enrolmentview/list/?_oc_EnrolmentView=household.no_kk&_od_EnrolmentView=asc"):
+        r = client.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+    assert client.get("/householdview/list/").status_code == 200
+    bappeda = app.test_client()
+    _login(bappeda, "bappeda")
+    assert bappeda.get("/householdview/list/?_oc_HouseholdView=no_kk&_od_HouseholdView=asc").status_code == 200
+
+
+def test_a_nik_typed_into_a_complaint_is_masked_for_pimpinan(app, household_id):
+    import datetime
+
+    from app.extensions import db
+    from app.models import Complaint
+
+    with app.app_context():
+        village = db.session.get(Household, household_id).village
+        c = Complaint(ticket="MASK-0001", category="lainnya", village_id=village.id,
+                      regency_id=village.district.regency_id,
+                      description=f"Saya NIK {MEMBER_NIK} belum menerima bantuan, KK 1807 0312 0417 0009.",
+                      resolution=f"Dicek untuk {HEAD_NIK}", deadline=datetime.date.today())
+        db.session.add(c)
+        db.session.commit()
+        complaint_id = c.id
+    pimpinan = app.test_client()
+    _login(pimpinan, "pimpinan")
+    page = pimpinan.get(f"/complaintview/show/{complaint_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    for number in (MEMBER_NIK, HEAD_NIK, "1807 0312 0417 0009"):
+        assert number not in text
+    assert "1807********0006" in text and "1807********0004" in text and "1807********0009" in text
+    bappeda = app.test_client()
+    _login(bappeda, "bappeda")
+    text = bappeda.get(f"/complaintview/show/{complaint_id}").get_data(as_text=True)
+    assert MEMBER_NIK in text and HEAD_NIK in text
+
+
+def test_mask_text():
+    masked = Scope("all", can_unmask=False)
+    from app.security.scope import mask_text
+
+    assert mask_text("NIK 1871012345670003, KK 1871.0123.4567.0009", masked) == "NIK 1871********0003, KK 1871********0009"
+    assert mask_text("telepon 081234567890, nomor 12345678901234567", masked) == \
+        "telepon 081234567890, nomor 12345678901234567"  # not a 16-digit number
+    assert mask_text("NIK 1871012345670003", Scope("all", can_unmask=True)) == "NIK 1871012345670003"

@@ -49,3 +49,57 @@ def test_make_run_and_the_container_use_this_file_and_choose_no_worker_count():
         line = next(line for line in (ROOT / path).read_text().splitlines() if "gunicorn " in line
                     and not line.lstrip().startswith(("#", "@#")))
         assert "-c gunicorn.conf.py" in line and "--workers" not in line, (path, line)
+
+
+def _conf():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sinergi_gunicorn_conf", ROOT / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:8080", "sinergi.example.go.id:80"])
+def test_demo_refuses_a_public_address(bind):
+    conf = _conf()
+    with pytest.raises(RuntimeError, match="SINERGI_ALLOW_PUBLIC_DEMO"):
+        conf.refuse_public_demo(["127.0.0.1:8080", bind], "demo", False)
+    conf.refuse_public_demo([bind], "demo", True)  # told explicitly
+    conf.refuse_public_demo([bind], "production", False)
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "127.0.0.2:9000",
+                                  "unix:/run/sinergi.sock"])
+def test_demo_may_listen_on_loopback(bind):
+    _conf().refuse_public_demo([bind], "demo", False)
+
+
+def _serve(bind, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in ("SINERGI_ENV", "SINERGI_ALLOW_PUBLIC_DEMO")}
+    return subprocess.run([GUNICORN, "-c", "gunicorn.conf.py", "--bind", bind, "run:app"], cwd=ROOT,
+                          env={**environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_gunicorn_in_demo_mode_exits_before_listening_on_all_interfaces():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = _serve(f"0.0.0.0:{port}", SINERGI_ENV="demo")
+    assert r.returncode != 0
+    assert "SINERGI_ENV=demo refuses to listen on 0.0.0.0" in r.stderr
+    assert "Listening at" not in r.stderr
+
+
+def test_the_container_entrypoint_allows_the_public_bind_only_through_the_setting():
+    """docker_entrypoint.sh binds 0.0.0.0 inside the container; docker-compose.yml passes
+    SINERGI_ALLOW_PUBLIC_DEMO through (default 0) and runs production by default."""
+    import yaml
+
+    entry = (ROOT / "scripts" / "docker_entrypoint.sh").read_text()
+    assert '--bind "0.0.0.0:' in entry
+    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["app"]["environment"]
+    assert env["SINERGI_ALLOW_PUBLIC_DEMO"] == "${SINERGI_ALLOW_PUBLIC_DEMO:-0}"
+    assert env["SINERGI_ENV"] == "${SINERGI_ENV:-production}"
