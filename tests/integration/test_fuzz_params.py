@@ -191,6 +191,9 @@ def test_no_probe_gets_a_server_error(app, fuzz):
     print(f"\nfuzz: {fuzz.counts['probes']} probes over {sum(kinds.values())} GET routes, "
           f"{fuzz.counts['5xx']} answered 5xx, {fuzz.counts['not_indonesian']} 400/404 without an Indonesian message")
     print("fuzz: probes per class:", {k[6:]: v for k, v in sorted(fuzz.counts.items()) if k.startswith("class:")})
+    with open("test-artifacts/fuzz_failures.txt", "w") as out:  # every failure, for the report
+        for failure in fuzz.failures:
+            out.write(repr(failure) + "\n")
     for failure in fuzz.failures[:40]:
         print("fuzz FAIL:", failure)
     assert all(len(roles) == len(ROLES) or fuzz.counts[f"class:{cls}"] < len(ROLES)
