@@ -102,8 +102,13 @@ def _html(code: int, message: str) -> str:
     the user and the menu's permissions from the database) or the database is down."""
     if code != 503 and not _outage.is_set():
         try:
+            from flask import g
+            from flask_login import current_user
+
             from app.extensions import appbuilder
 
+            if not hasattr(g, "user"):  # our checks run before FAB's hook that sets it
+                g.user = current_user
             return render_template("errors/error.html", code=code, title=TITLES.get(code, TITLES[500]),
                                    message=message, base_template=appbuilder.base_template,
                                    appbuilder=appbuilder)
@@ -218,6 +223,8 @@ def _check_input():
         body = request.get_data(cache=True)
         if b"\\u0000" in body or b"\x00" in body:
             raise BadInput("Data JSON tidak boleh berisi karakter NUL.")
+    if request.path.startswith("/api/") and request.args.get("q"):
+        _check_rison(request.args["q"])
     for key, value in request.args.items(multi=True):
         if _PAGE_ARG.findall(key):
             if not value.isdigit() or int(value) > _MAX_PAGE_NUMBER:
@@ -226,6 +233,17 @@ def _check_input():
         if match:
             _check_order(match[0], value)
     return None
+
+
+def _check_rison(value: str) -> None:
+    """FAB's APIs read ``q`` as rison; prison's parser recurses without end on unbalanced
+    parentheses such as ``((((((`` (a RecursionError, which FAB answered as a 500)."""
+    import prison
+
+    try:
+        prison.loads(value)
+    except (RecursionError, Exception):  # noqa: BLE001 — any parse failure is the client's
+        raise BadInput("Parameter q bukan rison yang valid.") from None
 
 
 def _check_order(view_name: str, column: str) -> None:
