@@ -45,7 +45,9 @@ def own_cluster():
     env.pop("SINERGI_EXTERNAL_DB", None)
 
     def pg(command: str) -> None:
-        subprocess.run([sys.executable, str(PGCLUSTER), command], env=env, check=True, capture_output=True,
+        # pgcluster leaves the cluster alone when DATABASE_URL is set: not for its own commands
+        pg_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+        subprocess.run([sys.executable, str(PGCLUSTER), command], env=pg_env, check=True, capture_output=True,
                        timeout=300)
 
     pg("start")
@@ -55,10 +57,11 @@ def own_cluster():
                       "--email", "admin@uji.invalid", "--password", PASSWORD]):
             done = subprocess.run([sys.executable, "-m", "flask", "--app", "run", *args], cwd=ROOT, env=env,
                                   capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, (args, done.stdout, done.stderr)
+            assert done.returncode == 0, (args, done.stdout, done.stderr[-600:])
         yield env, pg
     finally:
-        subprocess.run([sys.executable, str(PGCLUSTER), "stop"], env=env, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, str(PGCLUSTER), "stop"], capture_output=True, timeout=120,
+                       env={k: v for k, v in env.items() if k != "DATABASE_URL"})
         shutil.rmtree(instance, ignore_errors=True)
 
 
