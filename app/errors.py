@@ -115,8 +115,10 @@ def _html(code: int, message: str) -> str:
         except Exception:  # noqa: BLE001 — the error page must not fail; the bare one needs nothing
             _rollback()
             log.warning("error page %s drawn without the layout", code, exc_info=True)
-    return render_template("errors/standalone.html", code=code, title=TITLES.get(code, TITLES[500]),
-                           message=message)
+    # Straight from the Jinja environment: render_template runs the context processors, and
+    # those (current_user, the locale) would read the database.
+    return current_app.jinja_env.get_template("errors/standalone.html").render(
+        code=code, title=TITLES.get(code, TITLES[500]), message=message)
 
 
 def _rollback() -> None:
