@@ -43,6 +43,9 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     from app.cli import register_cli
 
     register_cli(app)
+    from app.errors import install as install_error_handling  # 400 on bad input, 503 when the DB is down, /health
+
+    install_error_handling(app)
     return app
 
 

@@ -1,0 +1,346 @@
+"""App-wide error answers: bad input is a 400, not a 500; a database outage is a 503.
+
+One place decides what every error looks like, whatever view or API raised it:
+- browsers get a page in the app's layout (``errors/error.html``), in Indonesian, with a
+  way back; ``/api/``, ``/ogc/`` and ``/gis/`` get JSON ``{"message": ...}`` in Indonesian;
+- values the database cannot take (a text where a number goes, a number beyond int4 /
+  bigint, a NUL byte) are the client's mistake: 400, the session rolled back;
+- a NUL byte anywhere in the query string or form is refused before any view runs
+  (PostgreSQL cannot store it, and a CSV export would stop part-way through);
+- FAB's list parameters (``page_<view>``, ``psize_<view>``, ``_oc_<view>``, ``_od_<view>``)
+  are checked before FAB's ``int()`` / ``order_by`` turn them into 500s;
+- while PostgreSQL cannot be reached every request gets a 503 page that needs no database
+  (FAB's layout loads the user and the menu's permissions from it), and the log holds ONE
+  line when the outage starts and one when it ends, not a traceback per request.
+  Recovery needs no restart: the next request tries the database again (pool_pre_ping).
+
+FAB's ``@safe`` turns every exception inside an API method into a bare 500; ``install``
+makes its ``response_500`` hand the exception back to Flask so the handlers here answer.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+
+from flask import Flask, current_app, jsonify, render_template, request
+from markupsafe import escape
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+JSON_PREFIXES = ("/api/", "/ogc/", "/gis/")
+
+TITLES = {
+    400: "Permintaan tidak valid",
+    401: "Perlu masuk (login)",
+    403: "Akses ditolak",
+    404: "Halaman atau data tidak ditemukan",
+    405: "Metode tidak diizinkan",
+    413: "Data yang dikirim terlalu besar",
+    422: "Data tidak valid",
+    500: "Terjadi kesalahan pada server",
+    503: "Basis data sedang tidak dapat dihubungi",
+}
+MESSAGES = {
+    400: "Permintaan tidak valid: periksa kembali isian atau parameter alamat (URL).",
+    401: "Anda perlu masuk (login) terlebih dahulu, atau token akses tidak valid.",
+    403: "Anda tidak memiliki hak akses untuk halaman atau data ini.",
+    404: "Halaman atau data yang dicari tidak ditemukan, atau berada di luar wilayah/instansi Anda.",
+    405: "Metode permintaan ini tidak diizinkan untuk alamat tersebut.",
+    413: "Data atau berkas yang dikirim terlalu besar.",
+    422: "Data yang dikirim tidak valid.",
+    500: "Terjadi kesalahan pada server. Kesalahan ini telah dicatat; silakan coba lagi nanti.",
+    503: "Basis data sedang tidak dapat dihubungi. Silakan coba lagi beberapa saat lagi.",
+}
+# FAB's own English messages on API errors, said in Indonesian (the original stays in "detail").
+FAB_DEFAULTS = {
+    "Not found": MESSAGES[404],
+    "Arguments are not correct": MESSAGES[400],
+    "Not a valid rison argument": "Parameter q bukan rison yang valid.",
+    "Not a valid rison schema": "Parameter q tidak sesuai skema rison.",
+    "Forbidden": MESSAGES[403],
+    "Not authorized": MESSAGES[401],
+    "Request is not JSON": "Permintaan harus berformat JSON.",
+    "Fatal error": MESSAGES[500],
+    "Internal error": MESSAGES[500],
+}
+
+_outage = threading.Event()  # set while the database is unreachable (one per process)
+
+# The same patterns FAB's urltools use to find list parameters (re.findall on every arg name).
+_PAGE_ARG = re.compile("(?:page|psize)_(.*)")
+_ORDER_ARG = re.compile("_oc_(.*)")
+_MAX_PAGE_NUMBER = 10_000_000
+
+
+class BadInput(BadRequest):
+    """A 400 whose description (Indonesian, safe to show) names what was wrong."""
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES) or (
+        request.accept_mimetypes.best == "application/json")
+
+
+# --- the answers ------------------------------------------------------------------------------
+def error_response(code: int, detail: str | None = None):
+    message = MESSAGES.get(code, MESSAGES[500])
+    if detail:
+        message = f"{message} {detail}"
+    if wants_json():
+        response = jsonify(message=message)
+        response.status_code = code
+        return response
+    return _html(code, message), code
+
+
+def _html(code: int, message: str) -> str:
+    """The page in the app's layout; the bare page when the layout cannot be drawn (it reads
+    the user and the menu's permissions from the database) or the database is down."""
+    if code != 503 and not _outage.is_set():
+        try:
+            from flask import g
+            from flask_login import current_user
+
+            from app.extensions import appbuilder
+
+            if not hasattr(g, "user"):  # our checks run before FAB's hook that sets it
+                g.user = current_user
+            return render_template("errors/error.html", code=code, title=TITLES.get(code, TITLES[500]),
+                                   message=message, base_template=appbuilder.base_template,
+                                   appbuilder=appbuilder)
+        except Exception:  # noqa: BLE001 — the error page must not fail; the bare one needs nothing
+            _rollback()
+            log.warning("error page %s drawn without the layout", code, exc_info=True)
+    # Straight from the Jinja environment: render_template runs the context processors, and
+    # those (current_user, the locale) would read the database.
+    return current_app.jinja_env.get_template("errors/standalone.html").render(
+        code=code, title=TITLES.get(code, TITLES[500]), message=message)
+
+
+def _rollback() -> None:
+    try:
+        from app.extensions import db
+
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 — during an outage the rollback itself may fail
+        pass
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    """A lost or refused connection (SQLSTATE class 08, 57P0x shutdowns, or none at all at
+    connect time), as opposed to e.g. a statement timeout, which is also an OperationalError."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state.startswith("08") or state.startswith("57P")
+
+
+def handle_http(exc: HTTPException):
+    code = exc.code or 500
+    if code == 500:
+        return handle_500(exc)
+    detail = exc.description if isinstance(exc, BadInput) else None
+    response = current_app.make_response(error_response(code, detail))
+    valid_methods = getattr(exc, "valid_methods", None)
+    if code == 405 and valid_methods:  # keep the Allow header werkzeug's own answer carries
+        response.headers["Allow"] = ", ".join(valid_methods)
+    return response
+
+
+def handle_500(exc: InternalServerError):
+    # Flask has already logged the traceback of the original exception (log_exception).
+    _rollback()
+    return error_response(500)
+
+
+def handle_data_error(exc: sa_exc.DataError):
+    """A value the database refused: text where a number goes, a number out of range,
+    a NUL byte, an invalid date. The client's input, not the server's fault."""
+    _rollback()
+    log.info("400 on %s %s: %s", request.method, request.path, type(getattr(exc, "orig", exc)).__name__)
+    return error_response(400, "Nilai yang dikirim tidak dapat diterima (jenis atau rentang nilai tidak sesuai).")
+
+
+def handle_operational_error(exc: Exception):
+    _rollback()
+    if _is_connection_failure(exc):
+        _start_outage(exc)
+    else:  # e.g. a statement timeout: no outage, but still no traceback page
+        log.warning("database error on %s %s: %s", request.method, request.path,
+                    type(getattr(exc, "orig", exc)).__name__)
+    return error_response(503)
+
+
+def _start_outage(exc: Exception) -> None:
+    if not _outage.is_set():
+        _outage.set()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200] if str(exc) else type(exc).__name__
+        log.error("database unreachable: answering 503 until it is back (%s)", reason)
+
+
+def _database_answers() -> bool:
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 — any failure means: still down
+        return False
+
+
+# --- checks before any view runs -----------------------------------------------------------------
+def _check_outage():
+    """While an outage lasts, try the database once per request: back -> log it and go on;
+    still down -> the 503 page straight away, without the view's own traceback."""
+    if not _outage.is_set() or request.endpoint in ("static", "appbuilder.static", "health.health"):
+        return None
+    if _database_answers():
+        _outage.clear()
+        log.warning("database reachable again: outage over")
+        return None
+    return error_response(503)
+
+
+def _check_input():
+    """NUL bytes and FAB's list parameters, before any view parses them."""
+    if "\x00" in request.path:
+        raise BadInput("Alamat (URL) tidak boleh berisi karakter NUL.")
+    for key, value in request.args.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            raise BadInput("Parameter alamat (URL) tidak boleh berisi karakter NUL.")
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        for key, value in request.form.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                raise BadInput("Isian formulir tidak boleh berisi karakter NUL.")
+    if request.is_json and request.method in ("POST", "PUT", "PATCH"):
+        body = request.get_data(cache=True)
+        if b"\\u0000" in body or b"\x00" in body:
+            raise BadInput("Data JSON tidak boleh berisi karakter NUL.")
+    if request.path.startswith("/api/") and request.args.get("q"):
+        _check_rison(request.args["q"])
+    for key, value in request.args.items(multi=True):
+        if _PAGE_ARG.findall(key):
+            if not value.isdigit() or int(value) > _MAX_PAGE_NUMBER:
+                raise BadInput(f"Parameter {escape(key)} harus bilangan bulat 0 sampai {_MAX_PAGE_NUMBER}.")
+        match = _ORDER_ARG.findall(key)
+        if match:
+            _check_order(match[0], value)
+    return None
+
+
+def _check_rison(value: str) -> None:
+    """FAB's APIs read ``q`` as rison; prison's parser recurses without end on unbalanced
+    parentheses such as ``((((((`` (a RecursionError, which FAB answered as a 500)."""
+    import prison
+
+    try:
+        prison.loads(value)
+    except (RecursionError, Exception):  # noqa: BLE001 — any parse failure is the client's
+        raise BadInput("Parameter q bukan rison yang valid.") from None
+
+
+def _check_order(view_name: str, column: str) -> None:
+    direction = request.args.get("_od_" + view_name)
+    if direction is not None and direction not in ("asc", "desc"):
+        raise BadInput(f"Parameter _od_{escape(view_name)} harus 'asc' atau 'desc'.")
+    view = _views_by_endpoint().get((request.endpoint or "").split(".")[0])
+    allowed = getattr(view, "order_columns", None)
+    if view is not None and allowed is not None and column not in allowed:
+        raise BadInput(f"Kolom urutan '{escape(column)}' tidak dikenal.")
+
+
+def _views_by_endpoint() -> dict:
+    views = current_app.extensions.get("sinergi_views_by_endpoint")
+    if views is None:
+        views = {view.endpoint: view for view in current_app.appbuilder.baseviews}
+        current_app.extensions["sinergi_views_by_endpoint"] = views
+    return views
+
+
+def _translate_api_messages(response):
+    """FAB's API answers its own 4xx with English messages; say them in Indonesian. Our own
+    messages (already Indonesian, or naming a parameter) are kept, prefixed on /api/."""
+    if response.status_code not in (400, 401, 403, 404, 405, 413) or not response.is_json:
+        return response
+    if not request.path.startswith(JSON_PREFIXES):
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return response
+    original = body["message"]
+    if original in FAB_DEFAULTS:
+        body["message"], body["detail"] = FAB_DEFAULTS[original], original
+    elif request.path.startswith("/api/") and not original.startswith(tuple(MESSAGES.values())):
+        body["message"], body["detail"] = f"{TITLES[response.status_code]}: {original}", original
+    else:
+        return response
+    response.set_data(current_app.json.dumps(body))
+    return response
+
+
+# --- FAB's @safe ----------------------------------------------------------------------------------
+def _response_500_reraises(self, message=None):
+    """FAB's ``@safe`` catches everything and answers a bare 500 (after logging a traceback).
+    Give the exception back to Flask instead, so a DataError is a 400, an outage a 503, and a
+    real bug the same Indonesian 500 as everywhere else."""
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        raise exc
+    return self.response(500, message=MESSAGES[500])
+
+
+def _quiet_safe_logging() -> None:
+    """FAB's ``@safe`` logs every exception with its traceback before ``response_500``; the
+    handlers here log what deserves it (a real 500 once, an outage once), so drop FAB's for
+    client errors and outages."""
+    class _Filter(logging.Filter):
+        def filter(self, record):
+            exc = record.exc_info[1] if record.exc_info else None
+            return not isinstance(exc, (sa_exc.DataError, sa_exc.OperationalError, sa_exc.InterfaceError,
+                                        HTTPException))
+
+    logging.getLogger("flask_appbuilder.api").addFilter(_Filter())
+
+
+def install(app: Flask) -> None:
+    """Register the checks and handlers on the app (called once by create_app)."""
+    from flask_appbuilder.api import BaseApi
+
+    BaseApi.response_500 = _response_500_reraises
+    _quiet_safe_logging()
+    # First in line: before FAB's own hooks and before the views parse anything.
+    hooks = app.before_request_funcs.setdefault(None, [])
+    hooks.insert(0, _check_input)
+    hooks.insert(0, _check_outage)
+    app.after_request(_translate_api_messages)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(InternalServerError, handle_500)
+    app.register_error_handler(sa_exc.DataError, handle_data_error)
+    app.register_error_handler(sa_exc.OperationalError, handle_operational_error)
+    app.register_error_handler(sa_exc.InterfaceError, handle_operational_error)
+    try:
+        import psycopg
+
+        app.register_error_handler(psycopg.DataError, handle_data_error)
+        app.register_error_handler(psycopg.OperationalError, handle_operational_error)
+    except ImportError:  # pragma: no cover — psycopg 3 is a requirement
+        pass
+    try:
+        from prison.decoder import ParserException
+
+        app.register_error_handler(ParserException, lambda exc: error_response(
+            400, "Parameter q bukan rison yang valid."))
+    except ImportError:  # pragma: no cover
+        pass
+    from app.health import blueprint
+
+    app.register_blueprint(blueprint)
