@@ -11,8 +11,7 @@ from sqlalchemy import text
 
 from app.services.import_jobs import INTERRUPTED
 from tests.conftest import needs_lampung
-from tests.integration.test_household_import import (_DAY, _login, _upload, _wait, household_row,  # noqa: F401
-                                                     places, write_csv)
+from tests.integration.test_household_import import _DAY, _login, _upload, _wait, household_row, write_csv
 
 ROWS = 20_000  # large enough that the commit is plainly "mid-run" at the pause
 
@@ -25,6 +24,23 @@ def _remove_uploads(app):
     for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
         if path.is_file():
             path.unlink()
+
+
+@pytest.fixture(scope="module")
+def places(app):
+    """A village of Lampung Timur (18.07, op1807's) with a point well inside."""
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as conn:
+        row = conn.execute(text("""
+            SELECT v.code, ST_X(p) AS lon, ST_Y(p) AS lat
+              FROM village v JOIN district d ON d.id = v.district_id JOIN regency r ON r.id = d.regency_id,
+                   LATERAL (SELECT ST_PointOnSurface(ST_Buffer(v.geom, -0.002)) AS p) s
+             WHERE r.code = '18.07' AND NOT ST_IsEmpty(ST_Buffer(v.geom, -0.002))
+             ORDER BY v.code LIMIT 1""")).mappings().one()
+    return {"timur": dict(row)}
 
 
 def _households(engine) -> int:
