@@ -86,6 +86,14 @@ def mark_interrupted(conn, job_id: Optional[int] = None) -> int:
                         {"error": INTERRUPTED, "id": job_id}).rowcount
 
 
+def worker_alive(conn) -> bool:
+    """Whether some queue worker has sent its heartbeat lately (procrastinate beats every 10 s):
+    a queued job with no worker would wait forever, and the page says so."""
+    return bool(conn.execute(text(
+        f"SELECT EXISTS (SELECT 1 FROM {QUEUE_SCHEMA}.procrastinate_workers "
+        f"WHERE last_heartbeat > now() - interval '30 seconds')")).scalar())
+
+
 def restart_job(app, job_id: int) -> bool:
     """"Ulangi": a failed job goes back to the queue (same row, progress reset). False when it
     was not failed (a second click, or it runs already)."""

@@ -167,6 +167,7 @@ class ImportView(BaseView):
             "imports/job.html", job=job, summary=summary, ok=_job_ok(job), commit_job=commit_job,
             kind_label=KIND_LABELS.get(job.kind, job.kind), status_labels=STATUS_LABELS,
             phase_label=PHASE_LABELS.get(summary.get("phase"), ""), can_retry=self._can_retry(job),
+            no_worker=job.status == "queued" and not import_jobs.worker_alive(db.session.connection()),
             can_commit=job.dry_run and _job_ok(job) and commit_job is None and job.stored_path
             and Path(job.stored_path).exists())
 

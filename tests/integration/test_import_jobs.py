@@ -80,10 +80,15 @@ def test_upload_is_queued_and_done_by_the_worker_process(app, engine, places, jo
                                        "WHERE task_name = 'sinergi.import_job' AND (args->>'job_id')::int = :id"),
                                   {"id": job_id}).scalars().all()
         assert queued == ["todo"]
+        assert "import-no-worker" in client.get(f"/imports/job/{job_id}").get_data(as_text=True)
     finally:
         jobs_worker.start()
     assert _wait(client, job_id)["status"] == "done"
     assert _job(engine, job_id).summary["rows"] == 1
+    job_id = _upload(client, write_csv(tmp_path / "antre2.csv", [household_row(places["timur"])]))
+    time.sleep(0.5)  # a worker beats every 10 s: this one has, at its start
+    assert "import-no-worker" not in client.get(f"/imports/job/{job_id}").get_data(as_text=True)
+    assert _wait(client, job_id)["status"] == "done"
 
 
 @needs_lampung
