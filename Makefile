@@ -9,6 +9,8 @@ FLASK := .venv/bin/flask --app run
 run: bootstrap db-start demo-data
 	@.venv/bin/python scripts/banner.py
 	@# processes/threads: gunicorn.conf.py (one process while rate limits are counted in memory)
+	@# The import jobs' queue worker runs beside gunicorn and is stopped when gunicorn exits.
+	$(FLASK) jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	.venv/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(SINERGI_PORT) --access-logfile - 'run:app'
 
 test:

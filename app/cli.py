@@ -1,4 +1,4 @@
-"""``flask --app run`` command groups: areas, sinergi (init), seed, audit, gis, households."""
+"""``flask --app run`` command groups: areas, sinergi (init), seed, audit, gis, households, jobs."""
 from __future__ import annotations
 
 import sys
@@ -19,6 +19,7 @@ seed_cli = AppGroup("seed", help="Demo data.")
 audit_cli = AppGroup("audit", help="The audit trail: verify its hash chain, print its head.")
 gis_cli = AppGroup("gis", help="Spatial maintenance.")
 households_cli = AppGroup("households", help="BDT households: import (with members and enrolments).")
+jobs_cli = AppGroup("jobs", help="Background jobs (the web imports): the queue worker.")
 
 AREA_FILES = (("regency", "kabupaten.geojson"), ("district", "kecamatan.geojson"), ("village", "desa.geojson"))
 
@@ -244,6 +245,19 @@ def households_import(path, dry_run, regency_code, kind, report_dir):
         sys.exit(1)
 
 
+@jobs_cli.command("worker")
+@click.option("--concurrency", default=1, show_default=True, help="Jobs run at the same time by this process.")
+def jobs_worker(concurrency):
+    """Run the import jobs queued by the web upload until stopped (SIGTERM/SIGINT). At start,
+    jobs of a worker that died are marked failed (restart them with «Ulangi»)."""
+    import logging
+
+    from app.services.import_jobs import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(current_app._get_current_object(), concurrency=concurrency)
+
+
 def register_cli(app) -> None:
-    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli, households_cli):
+    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli, households_cli, jobs_cli):
         app.cli.add_command(group)

@@ -133,6 +133,55 @@ def live_server(app):
     log.close()
 
 
+class JobsWorker:
+    """``flask --app run jobs worker`` as a subprocess against the test database (the web upload
+    only enqueues; this process runs the imports). ``restart(env)`` replaces it (e.g. with the
+    SINERGI_JOB_TEST_PAUSE hook), ``kill()`` SIGKILLs it as a crash would."""
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.log = None
+
+    def start(self, env: dict | None = None) -> subprocess.Popen:
+        assert self.proc is None or self.proc.poll() is not None, "a worker runs already"
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        self.log = open(ROOT / "test-artifacts" / "jobs_worker.log", "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "run", "jobs", "worker"], cwd=ROOT,
+                                     env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT)
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # graceful: procrastinate finishes the job at hand
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def kill(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def restart(self, env: dict | None = None) -> subprocess.Popen:
+        self.stop()
+        return self.start(env)
+
+
+@pytest.fixture(scope="session")
+def jobs_worker(app):
+    """One queue worker for the session, for the tests that import through the web."""
+    worker = JobsWorker()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     path = ROOT / "test-artifacts"

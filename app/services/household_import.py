@@ -44,7 +44,6 @@ import csv
 import datetime as dt
 import logging
 import os
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -1035,10 +1034,7 @@ def _record_audit(conn: Connection, result: ImportResult, actor) -> None:
     audit.record(conn, [entry])
 
 
-# --- background jobs (the web upload) -----------------------------------------------------------
-
-STALE_AFTER = dt.timedelta(minutes=30)  # a running job without a heartbeat this long has died
-
+# --- the web upload's files (its background jobs: app/services/import_jobs.py) -------------------
 
 def import_folder(app) -> Path:
     folder = Path(app.config["UPLOAD_FOLDER"]) / "imports"
@@ -1059,77 +1055,3 @@ def remove_old_files(folder: Path, days: float) -> int:
         except OSError:
             pass
     return removed
-
-
-def create_job(engine: Engine, *, kind: str, dry_run: bool, user_id: Optional[int], username: Optional[str],
-               regency_id: Optional[int], filename: str, stored_path: str) -> int:
-    from app.models.jobs import ImportJob
-
-    table = ImportJob.__table__
-    with engine.begin() as conn:
-        return conn.execute(table.insert().values(
-            kind=kind, dry_run=dry_run, status="queued", user_id=user_id, username=username, regency_id=regency_id,
-            filename=filename[:255], stored_path=stored_path, progress=0).returning(table.c.id)).scalar_one()
-
-
-def _update_job(engine: Engine, job_id: int, **values) -> None:
-    from sqlalchemy import func
-
-    from app.models.jobs import ImportJob
-
-    table = ImportJob.__table__
-    with engine.begin() as conn:
-        conn.execute(table.update().where(table.c.id == job_id).values(updated_at=func.now(), **values))
-
-
-def job_scope(job) -> Scope:
-    """The scope a job runs with: the importer's regency, or everything (Admin / Bappeda)."""
-    return Scope("regency", regency_id=job.regency_id) if job.regency_id else EVERYTHING
-
-
-def run_job(app, job_id: int) -> None:
-    """Run one import job to its end, keeping its row up to date (the page polls it)."""
-    from app.extensions import db
-    from app.models.jobs import ImportJob
-
-    with app.app_context():
-        engine = db.engine
-        with engine.connect() as conn:
-            job = conn.execute(select(ImportJob.__table__).where(ImportJob.id == job_id)).one()
-        _update_job(engine, job_id, status="running", summary={"phase": "membaca"})
-        last = [0.0]
-
-        def progress(phase: str, done: int, total: Optional[int]) -> None:
-            now = time.monotonic()
-            if now - last[0] < 1.0 and phase == "membaca" and done != total:
-                return
-            last[0] = now
-            values = {"summary": {"phase": phase}}
-            if phase == "membaca":
-                values.update(progress=done, total=total)
-            _update_job(engine, job_id, **values)
-
-        try:
-            result = run_import(engine, job.stored_path, kind=job.kind, dry_run=job.dry_run, scope=job_scope(job),
-                                filename=job.filename, report_dir=import_folder(app) / "reports",
-                                actor=(job.user_id, job.username), progress=progress)
-        except ImportFailed as exc:
-            _update_job(engine, job_id, status="failed", error=str(exc)[:2000])
-            return
-        except Exception as exc:  # pragma: no cover - defensive: the job must not stay "running"
-            log.exception("import job %s failed", job_id)
-            _update_job(engine, job_id, status="failed", error=f"kesalahan tak terduga: {type(exc).__name__}")
-            return
-        _update_job(engine, job_id, status="done", summary=result.summary(), report_path=result.report_path,
-                    progress=result.rows, total=result.rows)
-        if result.committed:
-            try:  # the data is in the database now; do not keep personal data lying around
-                os.remove(job.stored_path)
-            except OSError:
-                pass
-
-
-def start_job(app, job_id: int) -> threading.Thread:
-    thread = threading.Thread(target=run_job, args=(app, job_id), name=f"import-job-{job_id}", daemon=True)
-    thread.start()
-    return thread

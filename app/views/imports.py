@@ -10,7 +10,6 @@ Admin all jobs.
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from app.extensions import db
 from app.models.jobs import ImportJob
 from app.security import scope as scope_mod
 from app.services import household_import as engine_mod
+from app.services import import_jobs
 
 UPLOAD_EXTENSIONS = (".csv", ".txt", ".xlsx")
 KIND_LABELS = {"households": "Rumah tangga", "members": "Anggota rumah tangga", "enrolments": "Kepesertaan program"}
@@ -62,7 +62,7 @@ class ImportView(BaseView):
     default_view = "index"
     class_permission_name = "ImportView"
     method_permission_name = {name: "import" for name in
-                              ("index", "upload", "job", "status", "commit", "report", "template")}
+                              ("index", "upload", "job", "status", "commit", "retry", "report", "template")}
 
     def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):
         blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
@@ -72,6 +72,8 @@ class ImportView(BaseView):
 
     # --- pages -------------------------------------------------------------------------------
     def _index(self, status: int = 200, error: str | None = None):
+        if import_jobs.mark_interrupted(db.session.connection()):  # the list shows no dead job as running
+            db.session.commit()
         jobs = db.session.execute(_visible_jobs(select(ImportJob)).order_by(ImportJob.id.desc()).limit(30)) \
             .scalars().all()
         scope = scope_mod.current_scope()
@@ -126,22 +128,22 @@ class ImportView(BaseView):
         stored = folder / f"{uuid.uuid4().hex}{suffix}"
         upload.save(stored)
         user = self.appbuilder.sm.current_user
-        job_id = engine_mod.create_job(
+        job_id = import_jobs.create_job(
             db.engine, kind=kind, dry_run=True, user_id=user.id, username=user.username,
             regency_id=scope.regency_id if scope.kind == "regency" else None,
             filename=Path(upload.filename).name, stored_path=str(stored))
-        engine_mod.start_job(current_app._get_current_object(), job_id)
+        import_jobs.enqueue_or_fail(current_app._get_current_object(), job_id)
         return redirect(url_for(".job", job_id=job_id))
 
     def _job_or_404(self, job_id: int) -> ImportJob:
         job = db.session.execute(_visible_jobs(select(ImportJob)).where(ImportJob.id == job_id)).scalar()
         if job is None:
             abort(404)
-        if job.status in ("queued", "running") and job.updated_at is not None and \
-                job.updated_at < dt.datetime.now(dt.timezone.utc) - engine_mod.STALE_AFTER:
-            job.status = "failed"
-            job.error = "proses terhenti tanpa kabar (server dimulai ulang?); tidak ada yang ditulis"
+        # A running job whose worker died (its advisory lock is gone) fails now; no timer: a long
+        # import is not a dead one. A queued job waits for a worker, however long.
+        if job.status == "running" and import_jobs.mark_interrupted(db.session.connection(), job.id):
             db.session.commit()
+            db.session.refresh(job)
         return job
 
     @staticmethod
@@ -164,7 +166,8 @@ class ImportView(BaseView):
         return self.render_template(
             "imports/job.html", job=job, summary=summary, ok=_job_ok(job), commit_job=commit_job,
             kind_label=KIND_LABELS.get(job.kind, job.kind), status_labels=STATUS_LABELS,
-            phase_label=PHASE_LABELS.get(summary.get("phase"), ""),
+            phase_label=PHASE_LABELS.get(summary.get("phase"), ""), can_retry=self._can_retry(job),
+            no_worker=job.status == "queued" and not import_jobs.worker_alive(db.session.connection()),
             can_commit=job.dry_run and _job_ok(job) and commit_job is None and job.stored_path
             and Path(job.stored_path).exists())
 
@@ -196,12 +199,35 @@ class ImportView(BaseView):
                   "diperbaiki.", "danger")
             return redirect(url_for(".job", job_id=job.id))
         user = self.appbuilder.sm.current_user
-        commit_id = engine_mod.create_job(
+        commit_id = import_jobs.create_job(
             db.engine, kind=job.kind, dry_run=False, user_id=user.id, username=user.username,
             regency_id=scope.regency_id if scope.kind == "regency" else None, filename=job.filename,
             stored_path=job.stored_path)
-        engine_mod.start_job(current_app._get_current_object(), commit_id)
+        import_jobs.enqueue_or_fail(current_app._get_current_object(), commit_id)
         return redirect(url_for(".job", job_id=commit_id))
+
+    @expose("/job/<int:job_id>/retry", methods=["POST"])
+    @has_access
+    def retry(self, job_id):
+        """"Ulangi": a failed job (e.g. its worker was stopped) goes back to the queue, same row.
+        Only for those who see the job (404 otherwise) and may import."""
+        job = self._job_or_404(job_id)
+        if scope_mod.current_scope().kind not in ("all", "regency"):
+            abort(403)
+        if not self._can_retry(job):
+            flash("Impor ini tidak dapat diulang (belum gagal, atau berkasnya sudah tidak ada); unggah lagi "
+                  "berkasnya.", "danger")
+            return redirect(url_for(".job", job_id=job.id))
+        db.session.rollback()  # the row changes outside this session
+        if not import_jobs.restart_job(current_app._get_current_object(), job.id):
+            flash("Impor ini sudah diulang.", "info")
+        return redirect(url_for(".job", job_id=job.id))
+
+    def _can_retry(self, job: ImportJob) -> bool:
+        if job.status != "failed" or not job.stored_path or not Path(job.stored_path).exists():
+            return False
+        # A check whose commit is under way or done is not run again (its commit stands).
+        return not job.dry_run or self._commit_job_of(job) is None
 
     @expose("/job/<int:job_id>/report.<fmt>")
     @has_access

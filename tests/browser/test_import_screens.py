@@ -53,7 +53,7 @@ def _file(path, rows):
 
 
 @needs_lampung
-def test_upload_report_fix_commit_and_see_the_households(page, artifacts, engine, village, tmp_path):
+def test_upload_report_fix_commit_and_see_the_households(page, artifacts, engine, village, jobs_worker, tmp_path):
     tag = f"{random.randrange(1000, 9999)}"
     name = f"Impor Peramban {tag}"
     lat, lon = f"{village.lat:.6f}".replace(".", ","), f"{village.lon:.6f}".replace(".", ",")

@@ -570,7 +570,7 @@ def _upload(client, path, kind="households"):
 
 
 @needs_lampung
-def test_web_upload_check_report_and_commit(app, engine, places, tmp_path):
+def test_web_upload_check_report_and_commit(app, engine, places, jobs_worker, tmp_path):
     client = app.test_client()
     _login(client, "op1807")
     rows = [household_row(places["timur"], nama_kepala="Web Uji Satu"),
