@@ -26,6 +26,14 @@ max 10,000 (larger values are cut to it), ``offset``, ``datetime``, ``f=json``) 
 ``/ogc/collections/{id}/items/{featureId}`` for ``regencies``, ``districts``, ``villages``
 (feature id = Kemendagri code) and ``zones`` (feature id = zone id). Unknown collection
 or item: 404; bad or unknown parameter: 400 (``{"code", "description"}``).
+Part 3 (gis/ogc_filter.py): ``/ogc/collections/{id}/queryables`` (JSON Schema); every feature
+property is also an equality parameter (``?regency=Kabupaten%20Lampung%20Timur``,
+``?regency_code=18.07``, zones ``?year=2025``), so no parameter shadows a property and GDAL's
+``-where`` is answered by the server; ``filter=<CQL2 text>`` (``filter-lang=cql2-text``).
+Collections, their descriptions, queryables and the API definition are shown only to callers
+who may read the items (zones: a login with the zone permission), so GDAL meets no 401.
+Extents are the exact ST_Extent of each collection (zones: of the caller's scope), rounded outward.
+Zones are published valid at the published precision (features._valid_geometry).
 
 Who may see what (the decision)
 - Public, also for anonymous users: the administrative areas themselves (code, name,
