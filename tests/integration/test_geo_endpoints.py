@@ -581,3 +581,23 @@ def test_ogc_zones_with_jwt_and_session(app, tokens):
     assert session.post("/login/", data={"username": "op1807", "password": DEMO_PASSWORD}).status_code == 302
     assert session.get("/ogc/collections/zones/items").status_code == 200
     assert session.get("/gis/geojson/zones").status_code == 200
+
+
+def test_zone_writes_are_cleaned_to_the_published_grid(app):
+    """A sliver that is valid in doubles but collapses at 6 decimals (what the API and the
+    upload could store) is dropped by gis.zones.clean_zone_geometry, the zone write path."""
+    from app.extensions import db
+    from gis.zones import clean_zone_geometry
+
+    wkt = ("SRID=4326;MULTIPOLYGON(((105 -5,105.01 -5,105.01 -4.99,105 -4.99,105 -5)),"
+           "((105.02 -5,105.0200004 -5,105.0200002 -4.9999999,105.02 -5)))")
+    raw_rounded_valid = sql(app, "SELECT ST_IsValid(ST_GeomFromGeoJSON(ST_AsGeoJSON(ST_GeomFromEWKT(:w), 6)))",
+                            w=wkt)[0][0]
+    assert raw_rounded_valid is False  # the problem this guards against
+    with app.app_context():
+        cleaned = clean_zone_geometry(db.session, wkt)
+        valid, parts, rounded_valid = db.session.execute(text(
+            "SELECT ST_IsValid(g), ST_NumGeometries(g), ST_IsValid(ST_GeomFromGeoJSON(ST_AsGeoJSON(g, 6))) "
+            "FROM (SELECT CAST(:g AS geometry) g) s"), {"g": cleaned.desc}).one()
+        db.session.rollback()
+    assert (valid, parts, rounded_valid) == (True, 1, True)
