@@ -20,12 +20,13 @@ then well under 1.5 MB (tests/integration/test_geo_endpoints.py asserts it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from sqlalchemy import distinct, func, select
@@ -182,6 +183,17 @@ def _geometry(column, tolerance: Optional[float], decimals: int):
     return func.ST_AsGeoJSON(geom, decimals)
 
 
+def _valid_geometry(column, tolerance: Optional[float], decimals: int):
+    """GeoJSON text of a polygon column that stays valid at the published precision: reduced to
+    the grid of ``decimals`` (ST_ReducePrecision drops the parts that collapse), made valid,
+    polygons only. Without it a sliver that is valid in doubles reached GDAL as a ring of
+    fewer than 4 points. Used for zones (a handful of rows, drawn or uploaded by people)."""
+    geom = func.ST_SimplifyPreserveTopology(column, tolerance) if tolerance else column
+    geom = func.ST_Multi(func.ST_CollectionExtract(
+        func.ST_MakeValid(func.ST_ReducePrecision(geom, 10.0 ** -decimals)), 3))
+    return func.ST_AsGeoJSON(geom, decimals)
+
+
 # --- JSON text assembly -------------------------------------------------------------------------
 
 def _dumps(value) -> str:
@@ -246,8 +258,14 @@ AREA_LEVELS: dict[str, AreaLevel] = {
 }
 
 
-def _area_filtered(level: AreaLevel, columns: list, bbox=None, regency_id=None, code=None):
-    query = level.joins(select(*columns).select_from(level.model))
+def area_attributes(level_name: str) -> dict[str, ColumnElement]:
+    """Property name -> SQL column of an area level: what OGC attribute filters may name."""
+    level = AREA_LEVELS[level_name]
+    return {c.name: c.element for c in level.properties()}
+
+
+def _area_filtered(level: AreaLevel, columns: list, bbox=None, regency_id=None, code=None, where=()):
+    query = level.joins(select(*columns).select_from(level.model)).where(*where)
     if bbox is not None:
         query = query.where(func.ST_Intersects(level.model.geom, _envelope(bbox)))
     if regency_id is not None:
@@ -259,12 +277,12 @@ def _area_filtered(level: AreaLevel, columns: list, bbox=None, regency_id=None, 
 
 def area_rows(conn: Connection, level_name: str, *, bbox=None, regency_id: Optional[int] = None,
               tolerance: Optional[float] = None, decimals: int = DEFAULT_DECIMALS, limit: Optional[int] = None,
-              offset: int = 0, code: Optional[str] = None):
+              offset: int = 0, code: Optional[str] = None, where=()):
     """Rows (id, code, name, ..., geometry as GeoJSON text) of one area level, ordered by code."""
     level = AREA_LEVELS[level_name]
     columns = [level.model.id.label("id"), *level.properties(),
                _geometry(level.model.geom, tolerance, decimals).label("geometry")]
-    query = _area_filtered(level, columns, bbox, regency_id, code).order_by(level.model.code)
+    query = _area_filtered(level, columns, bbox, regency_id, code, where).order_by(level.model.code)
     if limit is not None:
         query = query.limit(limit)
     if offset:
@@ -272,10 +290,11 @@ def area_rows(conn: Connection, level_name: str, *, bbox=None, regency_id: Optio
     return conn.execute(query).mappings().all()
 
 
-def count_areas(conn: Connection, level_name: str, *, bbox=None, regency_id: Optional[int] = None) -> int:
+def count_areas(conn: Connection, level_name: str, *, bbox=None, regency_id: Optional[int] = None,
+                where=()) -> int:
     level = AREA_LEVELS[level_name]
     return conn.execute(select(func.count()).select_from(
-        _area_filtered(level, [level.model.id], bbox, regency_id).subquery())).scalar_one()
+        _area_filtered(level, [level.model.id], bbox, regency_id, where=where).subquery())).scalar_one()
 
 
 def area_feature(row) -> str:
@@ -290,14 +309,34 @@ def areas_geojson(conn: Connection, level_name: str, *, bbox=None, regency_id=No
     return feature_collection(area_feature(r) for r in rows)
 
 
-def province_extent(conn: Connection) -> list[float]:
-    """[minx, miny, maxx, maxy] of all regencies (the extent every collection advertises)."""
-    row = conn.execute(select(func.ST_XMin(func.ST_Extent(Regency.geom)), func.ST_YMin(func.ST_Extent(Regency.geom)),
-                              func.ST_XMax(func.ST_Extent(Regency.geom)),
-                              func.ST_YMax(func.ST_Extent(Regency.geom)))).one()
+def _extent_of(conn: Connection, query) -> Optional[list[float]]:
+    """[minx, miny, maxx, maxy] of the geometries ``query`` selects (one column ``g``), from
+    ST_Extent, rounded outward to 6 decimals so every coordinate lies inside; None when empty."""
+    box = query.subquery()
+    ext = func.ST_Extent(box.c.g)
+    row = conn.execute(select(func.ST_XMin(ext), func.ST_YMin(ext), func.ST_XMax(ext), func.ST_YMax(ext))).one()
     if row[0] is None:
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in row)
+    return [math.floor(minx * 1e6) / 1e6, math.floor(miny * 1e6) / 1e6,
+            math.ceil(maxx * 1e6) / 1e6, math.ceil(maxy * 1e6) / 1e6]
+
+
+def province_extent(conn: Connection) -> list[float]:
+    """[minx, miny, maxx, maxy] of all regencies, villages and districts together."""
+    boxes = [collection_extent(conn, name) for name in AREA_LEVELS]
+    boxes = [b for b in boxes if b]
+    if not boxes:
         return [-180.0, -90.0, 180.0, 90.0]
-    return [round(float(v), 6) for v in row]
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def collection_extent(conn: Connection, name: str, scope: Optional[Scope] = None) -> Optional[list[float]]:
+    """The exact extent of one OGC collection's geometries (zones: those of ``scope``)."""
+    if name == "zones":
+        return _extent_of(conn, select(PriorityZone.geom.label("g")).where(in_scope(PriorityZone, scope)))
+    model = AREA_LEVELS[name].model
+    return _extent_of(conn, select(model.geom.label("g")))
 
 
 # --- villages with their measures (scoped) ------------------------------------------------------
@@ -369,11 +408,18 @@ measures_cache = MeasuresCache()
 
 # --- zones (scoped) -----------------------------------------------------------------------------
 
+def zone_attributes() -> dict[str, ColumnElement]:
+    """Property name -> SQL column of a zone feature: what OGC attribute filters may name."""
+    return {"id": PriorityZone.id, "name": PriorityZone.name, "year": PriorityZone.year,
+            "priority_level": PriorityZone.priority_level, "basis": PriorityZone.basis,
+            "regency_code": Regency.code, "regency": Regency.name}
+
+
 def _zone_filtered(columns: list, scope: Scope, *, year: Optional[int] = None, years=None, bbox=None,
-                   zone_id: Optional[int] = None):
+                   zone_id: Optional[int] = None, where=()):
     query = (select(*columns).select_from(PriorityZone)
              .outerjoin(Regency, Regency.id == PriorityZone.regency_id)
-             .where(in_scope(PriorityZone, scope)))
+             .where(in_scope(PriorityZone, scope)).where(*where))
     if year is not None:
         query = query.where(PriorityZone.year == year)
     if years is not None:
@@ -391,13 +437,14 @@ def _zone_filtered(columns: list, scope: Scope, *, year: Optional[int] = None, y
 
 def zone_rows(conn: Connection, scope: Scope, *, year: Optional[int] = None, years=None, bbox=None,
               tolerance: Optional[float] = None, decimals: int = DEFAULT_DECIMALS, limit: Optional[int] = None,
-              offset: int = 0, zone_id: Optional[int] = None):
+              offset: int = 0, zone_id: Optional[int] = None, where=()):
     """Scoped priority zones (id, name, year, priority_level, basis, regency_code, regency,
     geometry text), ordered by id."""
     columns = [PriorityZone.id, PriorityZone.name, PriorityZone.year, PriorityZone.priority_level,
                PriorityZone.basis, Regency.code.label("regency_code"), Regency.name.label("regency"),
-               _geometry(PriorityZone.geom, tolerance, decimals).label("geometry")]
-    query = _zone_filtered(columns, scope, year=year, years=years, bbox=bbox, zone_id=zone_id).order_by(PriorityZone.id)
+               _valid_geometry(PriorityZone.geom, tolerance, decimals).label("geometry")]
+    query = _zone_filtered(columns, scope, year=year, years=years, bbox=bbox, zone_id=zone_id,
+                           where=where).order_by(PriorityZone.id)
     if limit is not None:
         query = query.limit(limit)
     if offset:
@@ -405,9 +452,10 @@ def zone_rows(conn: Connection, scope: Scope, *, year: Optional[int] = None, yea
     return conn.execute(query).mappings().all()
 
 
-def count_zones(conn: Connection, scope: Scope, *, years=None, year=None, bbox=None) -> int:
+def count_zones(conn: Connection, scope: Scope, *, years=None, year=None, bbox=None, where=()) -> int:
     return conn.execute(select(func.count()).select_from(
-        _zone_filtered([PriorityZone.id], scope, year=year, years=years, bbox=bbox).subquery())).scalar_one()
+        _zone_filtered([PriorityZone.id], scope, year=year, years=years, bbox=bbox, where=where).subquery())
+    ).scalar_one()
 
 
 def zone_feature(row) -> str:
@@ -470,7 +518,16 @@ OGC_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    # Part 3 (gis/ogc_filter.py): queryables, property=value parameters, CQL2 text filter
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
 ]
+SCHEMA_TYPE = "application/schema+json"
 OGC_DEFAULT_LIMIT = 10
 OGC_MAX_LIMIT = 10_000
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -482,19 +539,18 @@ class Collection:
     title: str
     description: str
     public: bool
-    queryables: dict = field(default_factory=dict)  # extra query parameters: name -> (type, description)
+    # property name -> SQL column: the attributes items may be filtered on (?name=value, CQL2).
+    # They are the feature properties themselves, so no query parameter shadows a property.
+    attributes: Callable[[], dict]
 
 
 OGC_COLLECTIONS: dict[str, Collection] = {
-    "regencies": Collection("regencies", AREA_LEVELS["regencies"].title, AREA_LEVELS["regencies"].description, True),
-    "districts": Collection("districts", AREA_LEVELS["districts"].title, AREA_LEVELS["districts"].description, True,
-                            {"regency": ("string", "Kemendagri code of a regency, e.g. 18.07")}),
-    "villages": Collection("villages", AREA_LEVELS["villages"].title, AREA_LEVELS["villages"].description, True,
-                           {"regency": ("string", "Kemendagri code of a regency, e.g. 18.07")}),
+    **{name: Collection(name, AREA_LEVELS[name].title, AREA_LEVELS[name].description, True,
+                        functools.partial(area_attributes, name)) for name in ("regencies", "districts", "villages")},
     "zones": Collection("zones", "Zona prioritas (priority zones)",
                         "Regional priority zones for poverty reduction, with year, priority level and basis. "
                         "Needs a login (Authorization: Bearer <token>); each user sees the zones of their scope.",
-                        False, {"year": ("integer", "year of the zone")}),
+                        False, zone_attributes),
 }
 
 
@@ -513,14 +569,17 @@ def ogc_landing(base: str, title: str) -> dict:
         "links": [
             link(f"{base}/?f=json", "self", "application/json", "This document"),
             link(f"{base}/api", "service-desc", OPENAPI_TYPE, "The API definition (OpenAPI 3.0)"),
+            link(f"{base.rsplit('/ogc', 1)[0]}/swagger/v1", "service-doc", "text/html",
+                 "Dokumentasi API (Swagger UI)"),
             link(f"{base}/conformance", "conformance", "application/json", "Conformance classes"),
             link(f"{base}/collections", "data", "application/json", "Feature collections"),
         ],
     }
 
 
-def ogc_collection(base: str, coll: Collection, extent: list[float]) -> dict:
+def ogc_collection(base: str, coll: Collection, extent: Optional[list[float]]) -> dict:
     url = f"{base}/collections/{coll.id}"
+    extent = extent or [-180.0, -90.0, 180.0, 90.0]
     return {
         "id": coll.id, "title": coll.title, "description": coll.description, "itemType": "feature",
         "extent": {"spatial": {"bbox": [extent], "crs": CRS84}},
@@ -529,20 +588,25 @@ def ogc_collection(base: str, coll: Collection, extent: list[float]) -> dict:
             link(url, "self", "application/json", coll.title),
             link(f"{base}/collections", "parent", "application/json", "All collections"),
             link(f"{url}/items", "items", GEOJSON, "Items as GeoJSON"),
+            link(f"{url}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_TYPE,
+                 "Queryables (filterable properties)"),
         ],
     }
 
 
-def ogc_collections(base: str, extent: list[float]) -> dict:
+def ogc_collections(base: str, collections: list[tuple[Collection, Optional[list[float]]]]) -> dict:
+    """The collections document; ``collections`` holds only those the caller may read."""
     return {
         "links": [link(f"{base}/collections", "self", "application/json", "Feature collections")],
-        "collections": [ogc_collection(base, c, extent) for c in OGC_COLLECTIONS.values()],
+        "collections": [ogc_collection(base, c, extent) for c, extent in collections],
         "crs": [CRS84],
     }
 
 
-def ogc_openapi(base: str, title: str) -> dict:
-    """A small OpenAPI 3.0 document of the OGC API (QGIS reads limit's default/maximum here)."""
+def ogc_openapi(base: str, title: str, collections=None) -> dict:
+    """A small OpenAPI 3.0 document of the OGC API (QGIS reads limit's default/maximum here,
+    and GDAL the property parameters it may send for ``-where``). ``collections``: those the
+    caller may read (default all)."""
     def param(name, description, schema, required=False, in_="query"):
         p = {"name": name, "in": in_, "description": description, "required": required, "schema": schema}
         if in_ == "query":
@@ -560,8 +624,14 @@ def ogc_openapi(base: str, title: str) -> dict:
         "/collections": {"get": {"summary": "Feature collections", "operationId": "getCollections",
                                  "responses": json_resp}},
     }
-    for coll in OGC_COLLECTIONS.values():
-        extra = [param(n, d, {"type": t}) for n, (t, d) in coll.queryables.items()]
+    from gis.ogc_filter import TITLES, is_integer
+
+    for coll in (OGC_COLLECTIONS.values() if collections is None else collections):
+        extra = [param(n, TITLES.get(n, n), {"type": "integer" if is_integer(c) else "string"})
+                 for n, c in coll.attributes().items()]
+        extra += [param("filter", "CQL2 text filter on the queryables", {"type": "string"}),
+                  param("filter-lang", "Filter language", {"type": "string", "enum": ["cql2-text"],
+                                                            "default": "cql2-text"})]
         paths[f"/collections/{coll.id}"] = {"get": {
             "summary": f"{coll.title}: description", "operationId": f"describe_{coll.id}",
             "responses": {**json_resp, **errors}}}
@@ -571,6 +641,9 @@ def ogc_openapi(base: str, title: str) -> dict:
                            {"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/offset"},
                            {"$ref": "#/components/parameters/datetime"}, *extra],
             "responses": {"200": geo_resp, **errors}}}
+        paths[f"/collections/{coll.id}/queryables"] = {"get": {
+            "summary": f"{coll.title}: queryables", "operationId": f"queryables_{coll.id}",
+            "responses": {"200": {"description": "OK", "content": {SCHEMA_TYPE: {}}}, **errors}}}
         paths[f"/collections/{coll.id}/items/{{featureId}}"] = {"get": {
             "summary": f"{coll.title}: one item", "operationId": f"item_{coll.id}",
             "parameters": [{"$ref": "#/components/parameters/f"},
@@ -611,7 +684,7 @@ def ogc_items_links(url: str, params: dict, offset: int, limit: int, returned: i
 
     links = [link(page(offset), "self", GEOJSON, "This page"),
              link(f"{url}?{urlencode({**params, 'f': 'json', 'limit': limit, 'offset': offset})}", "alternate",
-                  "application/json", "This page as JSON")]
+                  GEOJSON, "This page as GeoJSON (f=json)")]
     if offset + returned < matched:
         links.append(link(page(offset + limit), "next", GEOJSON, "Next page"))
     if offset > 0:
@@ -626,7 +699,8 @@ def utc_now() -> str:
 __all__ = [
     "QueryError", "parse_bbox", "parse_int", "parse_float", "parse_datetime", "zoom_tolerance", "tolerance_decimals",
     "resolve_simplify", "regency_id_for", "feature", "feature_collection", "AREA_LEVELS", "area_rows",
-    "count_areas", "area_feature", "areas_geojson", "province_extent", "villages_geojson", "measures_cache",
+    "count_areas", "area_feature", "areas_geojson", "province_extent", "collection_extent", "area_attributes",
+    "zone_attributes", "villages_geojson", "measures_cache",
     "zone_rows", "count_zones", "zone_feature", "zones_geojson", "household_page", "household_feature",
     "OGC_CONFORMANCE", "OGC_COLLECTIONS", "OGC_DEFAULT_LIMIT", "OGC_MAX_LIMIT", "ogc_landing", "ogc_collection",
     "ogc_collections", "ogc_openapi", "ogc_items_links", "utc_now", "CRS84", "GEOJSON",

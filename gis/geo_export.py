@@ -345,7 +345,11 @@ def _write_layer(path: str, conn: Connection, layer: str, scope: Scope, sel: Sel
         nonlocal created
         data, masks = _columns(batch, fields)
         geometry = np.array([bytes(r["geometry"]) for r in batch], dtype=object)
+        # VERSION=1.2: GDAL 3.8+ writes GeoPackage 1.4 by default, which GDAL 3.6 (Debian 12,
+        # QGIS 3.22-3.28) opens with a "may only be partially supported" warning; 1.2 has all we use.
         options = {} if created else {"layer_options": {"IDENTIFIER": title, "DESCRIPTION": description}}
+        if not os.path.exists(path):
+            options["dataset_options"] = {"VERSION": "1.2"}
         pyogrio.raw.write(path, geometry, data, names, field_mask=masks, layer=layer, driver="GPKG",
                           geometry_type="MultiPolygon", crs="EPSG:4326", promote_to_multi=True,
                           append=created, **options)

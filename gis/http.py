@@ -26,6 +26,14 @@ max 10,000 (larger values are cut to it), ``offset``, ``datetime``, ``f=json``) 
 ``/ogc/collections/{id}/items/{featureId}`` for ``regencies``, ``districts``, ``villages``
 (feature id = Kemendagri code) and ``zones`` (feature id = zone id). Unknown collection
 or item: 404; bad or unknown parameter: 400 (``{"code", "description"}``).
+Part 3 (gis/ogc_filter.py): ``/ogc/collections/{id}/queryables`` (JSON Schema); every feature
+property is also an equality parameter (``?regency=Kabupaten%20Lampung%20Timur``,
+``?regency_code=18.07``, zones ``?year=2025``), so no parameter shadows a property and GDAL's
+``-where`` is answered by the server; ``filter=<CQL2 text>`` (``filter-lang=cql2-text``).
+Collections, their descriptions, queryables and the API definition are shown only to callers
+who may read the items (zones: a login with the zone permission), so GDAL meets no 401.
+Extents are the exact ST_Extent of each collection (zones: of the caller's scope), rounded outward.
+Zones are published valid at the published precision (features._valid_geometry).
 
 Who may see what (the decision)
 - Public, also for anonymous users: the administrative areas themselves (code, name,
@@ -77,7 +85,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.extensions import db
 from app.security.scope import current_scope
 from gis import features as F
-from gis import geo_export, queries
+from gis import geo_export, ogc_filter, queries
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -138,10 +146,19 @@ def _bad_request(message: str) -> Response:
     return Response(json.dumps({"message": message}), status=400, mimetype="application/json")
 
 
+def _no_nul_anywhere(path_args: dict) -> None:
+    """PostgreSQL text cannot hold NUL: a %00 in any parameter is the caller's error (400),
+    not a psycopg exception (500)."""
+    values = [*request.args.keys(), *request.args.values(), *(str(v) for v in path_args.values())]
+    if any("\x00" in v for v in values):
+        raise QueryError("parameter tidak boleh memuat karakter NUL (%00)")
+
+
 def _catch_query_errors(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
+            _no_nul_anywhere(kwargs)
             return f(*args, **kwargs)
         except (QueryError, T.TileError) as exc:
             return _bad_request(str(exc))
@@ -229,7 +246,7 @@ class GeoFeaturesView(BaseApi):
         scope = current_scope()
         bbox = F.parse_bbox(_args().get("bbox"))
         limit = F.parse_int(_args().get("limit"), "limit", HOUSEHOLD_PAGE_DEFAULT, 1, HOUSEHOLD_PAGE_MAX, clamp=True)
-        page = F.parse_int(_args().get("page"), "page", 1, 1)
+        page = F.parse_int(_args().get("page"), "page", 1, 1, ogc_filter.INT_MAX // HOUSEHOLD_PAGE_MAX)
         year = _year(conn)
         regency_id = F.regency_id_for(conn, _args().get("regency"))
         rows, more = F.household_page(conn, scope, year=year, bbox=bbox, regency_id=regency_id, limit=limit,
@@ -301,10 +318,14 @@ class GeoTilesView(BaseApi):
         measures = F.measures_cache.get(conn, current_scope(), _year(conn), _k(), ttl)
         return self._tile(T.village_tile(conn, z, x, y, measures))
 
-    @expose("/<layer>/<int:z>/<int:x>/<int:y>.pbf", methods=["GET"])
-    def unknown_layer(self, layer: str, z: int, x: int, y: int):
-        return Response(json.dumps({"message": f"unknown layer {layer}; layers: {', '.join(T.LAYERS)}"}),
-                        status=404, mimetype="application/json")
+    # Werkzeug prefers the int routes above; what they refuse (an unknown layer, a negative or
+    # non-numeric z/x/y) lands here and gets a JSON answer instead of an HTML 404.
+    @expose("/<layer>/<z>/<x>/<y>.pbf", methods=["GET"])
+    def unknown_layer(self, layer: str, z: str, x: str, y: str):
+        if layer not in T.LAYERS:
+            return Response(json.dumps({"message": f"lapisan {layer[:40]!r} tidak ada; lapisan: {', '.join(T.LAYERS)}"}),
+                            status=404, mimetype="application/json")
+        return _bad_request(f"z, x dan y harus bilangan bulat tidak negatif (zoom 0..{MAX_ZOOM})")
 
     @staticmethod
     def _tile(data: bytes) -> Response:
@@ -317,8 +338,9 @@ class GeoTilesView(BaseApi):
 
 TITLE = "Sinergi - OGC API Features"
 COMMON_PARAMS = {"f"}
-ITEMS_PARAMS = {"f", "bbox", "limit", "offset", "datetime", "bbox-crs", "crs"}
+ITEMS_PARAMS = {"f", "bbox", "limit", "offset", "datetime", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs"}
 CRS_NAMES = {F.CRS84, "CRS84", "OGC:CRS84"}
+ZONES_PERMISSION = "can_zones"  # @permission_name("zones") of the zone routes below
 
 
 def _ogc_error(status: int, code: str, description: str) -> Response:
@@ -336,6 +358,7 @@ def _ogc_errors(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
+            _no_nul_anywhere(kwargs)
             return f(*args, **kwargs)
         except QueryError as exc:
             return _ogc_error(400, "InvalidParameterValue", str(exc))
@@ -347,11 +370,11 @@ def _ogc_errors(f):
 def _check_params(allowed: set[str]) -> None:
     unknown = sorted(set(request.args) - allowed)
     if unknown:
-        raise QueryError(f"unknown query parameter(s): {', '.join(unknown)}")
+        raise QueryError(f"parameter tidak dikenal: {', '.join(unknown)}")
     fmt = request.args.get("f")
     if fmt not in (None, "", "json", "geojson"):
         raise QueryError("f: only json is offered")
-    for name in ("crs", "bbox-crs"):
+    for name in ("crs", "bbox-crs", "filter-crs"):
         value = request.args.get(name)
         if value not in (None, "") and value not in CRS_NAMES:
             raise QueryError(f"{name}: only {F.CRS84} is offered")
@@ -364,20 +387,67 @@ def _base() -> str:
 def _collection(cid: str) -> F.Collection:
     coll = F.OGC_COLLECTIONS.get(cid)
     if coll is None:
-        raise OgcError(404, "NotFound", f"no collection {cid!r}; collections: {', '.join(F.OGC_COLLECTIONS)}")
+        raise OgcError(404, "NotFound", f"koleksi {cid!r} tidak ada; koleksi: {', '.join(F.OGC_COLLECTIONS)}")
     return coll
 
 
+def _may_read_zones(view: BaseApi) -> bool:
+    """Whether the caller (session cookie or Bearer JWT) holds the zone items' permission,
+    decided as FAB's @protect decides, without answering 401 for an anonymous caller."""
+    from flask_jwt_extended import verify_jwt_in_request
+    from flask_login import current_user
+
+    sm = view.appbuilder.sm
+    if sm.has_access(ZONES_PERMISSION, view.class_permission_name):
+        return True
+    if not current_user.is_authenticated:
+        try:
+            verify_jwt_in_request(optional=True)
+        except Exception:
+            return False
+    return bool(sm.has_access(ZONES_PERMISSION, view.class_permission_name))
+
+
+def _readable(view: BaseApi) -> list[F.Collection]:
+    """The collections whose items the caller may read: a client that lists them (GDAL, QGIS)
+    must not meet a 401 on one of them."""
+    areas = _areas_public() or _require_login_for_areas(view) is None
+    zones = _may_read_zones(view)
+    return [c for c in F.OGC_COLLECTIONS.values() if (zones if c.id == "zones" else areas)]
+
+
+def _filters(coll: F.Collection) -> list:
+    """SQL conditions of the property parameters and the CQL2 ``filter`` (gis/ogc_filter.py)."""
+    attributes = coll.attributes()
+    conditions = ogc_filter.property_conditions(request.args, attributes)
+    cql = ogc_filter.cql2_condition(request.args.get("filter"), request.args.get("filter-lang"), attributes)
+    if cql is not None:
+        conditions.append(cql)
+    return conditions
+
+
 class OgcApiView(BaseApi):
-    """OGC API - Features (Part 1 Core + GeoJSON) for QGIS and other GIS clients."""
+    """OGC API - Features (Part 1 Core + GeoJSON, Part 3 queryables and CQL2 text filter)
+    for QGIS and other GIS clients. Collections are listed only to callers who may read
+    their items (zones: a login with the zone permission)."""
 
     route_base = "/ogc"
     allow_browser_login = True
     openapi_spec_tag = "OGC API Features"
 
-    def _json(self, doc: dict, public: bool = True) -> Response:
-        return _send(json.dumps(doc, ensure_ascii=False), "application/json",
-                     PUBLIC_CACHE if public else SCOPED_CACHE)
+    def _json(self, doc: dict, public: bool = True, mimetype: str = "application/json") -> Response:
+        return _send(json.dumps(doc, ensure_ascii=False), mimetype, PUBLIC_CACHE if public else SCOPED_CACHE)
+
+    def _readable_collection(self, cid: str) -> F.Collection:
+        """The collection, or 401/403 when the caller may not read it (never listed to them)."""
+        coll = _collection(cid)
+        if coll not in _readable(self):
+            from flask_login import current_user
+
+            anonymous = not current_user.is_authenticated and "Authorization" not in request.headers
+            raise OgcError(401 if anonymous else 403, "Forbidden",
+                           f"koleksi {cid!r} memerlukan login dengan hak akses yang sesuai")
+        return coll
 
     @expose("/", methods=["GET"])
     @_ogc_errors
@@ -389,7 +459,10 @@ class OgcApiView(BaseApi):
     @_ogc_errors
     def api(self):
         _check_params(COMMON_PARAMS)
-        return _send(json.dumps(F.ogc_openapi(_base(), TITLE)), F.OPENAPI_TYPE, PUBLIC_CACHE)
+        readable = _readable(self)
+        public = all(c.public for c in readable)
+        return _send(json.dumps(F.ogc_openapi(_base(), TITLE, readable)), F.OPENAPI_TYPE,
+                     PUBLIC_CACHE if public else SCOPED_CACHE)
 
     @expose("/conformance", methods=["GET"])
     @_ogc_errors
@@ -402,14 +475,28 @@ class OgcApiView(BaseApi):
     @_ogc_errors
     def collections(self):
         _check_params(COMMON_PARAMS)
-        return self._json(F.ogc_collections(_base(), F.province_extent(_connection())))
+        conn = _connection()
+        readable = _readable(self)
+        listed = [(c, F.collection_extent(conn, c.id, current_scope() if c.id == "zones" else None))
+                  for c in readable]
+        return self._json(F.ogc_collections(_base(), listed), public=all(c.public for c in readable))
 
     @expose("/collections/<cid>", methods=["GET"])
     @_ogc_errors
     def collection(self, cid: str):
         _check_params(COMMON_PARAMS)
-        coll = _collection(cid)
-        return self._json(F.ogc_collection(_base(), coll, F.province_extent(_connection())))
+        coll = self._readable_collection(cid)
+        conn = _connection()
+        extent = F.collection_extent(conn, cid, current_scope() if cid == "zones" else None)
+        return self._json(F.ogc_collection(_base(), coll, extent), public=coll.public)
+
+    @expose("/collections/<cid>/queryables", methods=["GET"])
+    @_ogc_errors
+    def queryables(self, cid: str):
+        _check_params(COMMON_PARAMS)
+        coll = self._readable_collection(cid)
+        doc = ogc_filter.queryables(f"{_base()}/collections/{cid}/queryables", coll.title, coll.attributes())
+        return self._json(doc, public=coll.public, mimetype=F.SCHEMA_TYPE)
 
     # -- items of the public area collections; zones have their own (protected) routes --------
     @expose("/collections/<cid>/items", methods=["GET"])
@@ -419,13 +506,13 @@ class OgcApiView(BaseApi):
         refused = _require_login_for_areas(self)
         if refused is not None:
             return refused
-        _check_params(ITEMS_PARAMS | set(coll.queryables))
+        _check_params(ITEMS_PARAMS | set(coll.attributes()))
         conn = _connection()
         bbox, limit, offset = self._paging()
         F.parse_datetime(request.args.get("datetime"))  # validated; areas carry no time
-        regency_id = F.regency_id_for(conn, request.args.get("regency")) if "regency" in coll.queryables else None
-        matched = F.count_areas(conn, cid, bbox=bbox, regency_id=regency_id)
-        rows = F.area_rows(conn, cid, bbox=bbox, regency_id=regency_id, limit=limit, offset=offset)
+        where = _filters(coll)
+        matched = F.count_areas(conn, cid, bbox=bbox, where=where)
+        rows = F.area_rows(conn, cid, bbox=bbox, where=where, limit=limit, offset=offset)
         return self._page(cid, [F.area_feature(r) for r in rows], offset, limit, matched,
                           PUBLIC_CACHE if _areas_public() else SCOPED_CACHE)
 
@@ -437,9 +524,9 @@ class OgcApiView(BaseApi):
         if refused is not None:
             return refused
         _check_params(COMMON_PARAMS | {"crs"})
-        rows = F.area_rows(_connection(), cid, code=fid)
+        rows = F.area_rows(_connection(), cid, code=fid) if len(fid) <= 64 else []
         if not rows:
-            raise OgcError(404, "NotFound", f"no item {fid!r} in {cid}")
+            raise OgcError(404, "NotFound", f"objek {fid[:64]!r} tidak ada di {cid}")
         return self._item(cid, fid, F.area_feature(rows[0]), PUBLIC_CACHE if _areas_public() else SCOPED_CACHE)
 
     @expose("/collections/zones/items", methods=["GET"])
@@ -447,14 +534,15 @@ class OgcApiView(BaseApi):
     @permission_name("zones")
     @_ogc_errors
     def zone_items(self):
-        _check_params(ITEMS_PARAMS | set(F.OGC_COLLECTIONS["zones"].queryables))
+        coll = F.OGC_COLLECTIONS["zones"]
+        _check_params(ITEMS_PARAMS | set(coll.attributes()))
         conn = _connection()
         scope = current_scope()
         bbox, limit, offset = self._paging()
         years = F.parse_datetime(request.args.get("datetime"))
-        year = F.parse_int(request.args.get("year"), "year", None, 2000, 2100)
-        matched = F.count_zones(conn, scope, years=years, year=year, bbox=bbox)
-        rows = F.zone_rows(conn, scope, years=years, year=year, bbox=bbox, limit=limit, offset=offset)
+        where = _filters(coll)
+        matched = F.count_zones(conn, scope, years=years, bbox=bbox, where=where)
+        rows = F.zone_rows(conn, scope, years=years, bbox=bbox, where=where, limit=limit, offset=offset)
         return self._page("zones", [F.zone_feature(r) for r in rows], offset, limit, matched, SCOPED_CACHE)
 
     @expose("/collections/zones/items/<fid>", methods=["GET"])
@@ -463,9 +551,11 @@ class OgcApiView(BaseApi):
     @_ogc_errors
     def zone_item(self, fid: str):
         _check_params(COMMON_PARAMS | {"crs"})
-        rows = F.zone_rows(_connection(), current_scope(), zone_id=int(fid)) if fid.isdigit() else []
+        # A zone id is a PostgreSQL integer: a longer number is no zone (not a 500).
+        zone_id = int(fid) if fid.isascii() and fid.isdigit() and int(fid) <= ogc_filter.INT_MAX else None
+        rows = F.zone_rows(_connection(), current_scope(), zone_id=zone_id) if zone_id is not None else []
         if not rows:
-            raise OgcError(404, "NotFound", f"no item {fid!r} in zones")
+            raise OgcError(404, "NotFound", f"objek {fid[:64]!r} tidak ada di zones")
         return self._item("zones", fid, F.zone_feature(rows[0]), SCOPED_CACHE)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -473,7 +563,7 @@ class OgcApiView(BaseApi):
     def _paging():
         bbox = F.parse_bbox(request.args.get("bbox"))
         limit = F.parse_int(request.args.get("limit"), "limit", F.OGC_DEFAULT_LIMIT, 1, F.OGC_MAX_LIMIT, clamp=True)
-        offset = F.parse_int(request.args.get("offset"), "offset", 0, 0)
+        offset = F.parse_int(request.args.get("offset"), "offset", 0, 0, ogc_filter.INT_MAX)
         return bbox, limit, offset
 
     @staticmethod
@@ -488,7 +578,7 @@ class OgcApiView(BaseApi):
     @staticmethod
     def _item(cid: str, fid: str, feature_text: str, cache: str) -> Response:
         url = f"{_base()}/collections/{cid}/items/{fid}"
-        links = [F.link(url, "self", F.GEOJSON), F.link(f"{url}?f=json", "alternate", "application/json"),
+        links = [F.link(url, "self", F.GEOJSON), F.link(f"{url}?f=json", "alternate", F.GEOJSON),
                  F.link(f"{_base()}/collections/{cid}", "collection", "application/json")]
         body = feature_text[:-1] + f',"links":{json.dumps(links)}}}'
         return _send(body, F.GEOJSON, cache, headers={"Content-Crs": f"<{F.CRS84}>"})

@@ -12,6 +12,35 @@ from sqlalchemy.exc import DBAPIError
 
 from app.models.areas import Village
 
+# The grid zones are stored on: the 6 decimals every GeoJSON/OGC answer publishes (~0.1 m).
+# A polygon that is valid in doubles can collapse when its coordinates are rounded to it
+# (a 0.004 m² sliver became "too few points" in GDAL), so it is snapped at write time.
+ZONE_GRID = 1e-6
+
+
+def clean_zone_expr(geom):
+    """SQL: ``geom`` made valid, reduced to ZONE_GRID (ST_ReducePrecision keeps it valid and
+    drops parts that collapse), polygons only, as a MULTIPOLYGON. Used by every zone write
+    and by migration 0009."""
+    return func.ST_Multi(func.ST_CollectionExtract(
+        func.ST_MakeValid(func.ST_ReducePrecision(func.ST_MakeValid(geom), ZONE_GRID)), 3))
+
+
+CLEAN_ZONE_SQL = ("ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_ReducePrecision(ST_MakeValid({g}), 1e-6)), 3))")
+
+
+def clean_zone_geometry(session, value):
+    """A zone geometry value (GeoAlchemy element, or EWKT/WKT text as an API load gives it)
+    cleaned by ``clean_zone_expr`` in PostGIS; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        source = func.ST_GeomFromEWKT(value) if value.upper().startswith("SRID=") \
+            else func.ST_GeomFromText(value, 4326)
+    else:
+        source = value  # a GeoAlchemy element binds as geometry
+    return session.execute(select(clean_zone_expr(source).label("geom"))).scalar_one()
+
 ACCEPTED_CRS = {"EPSG:4326", "urn:ogc:def:crs:EPSG::4326", "urn:ogc:def:crs:OGC:1.3:CRS84",
                 "urn:ogc:def:crs:OGC::CRS84", "CRS84", "OGC:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
                 "http://www.opengis.net/def/crs/EPSG/0/4326"}
@@ -21,7 +50,7 @@ def union_of_villages(session, village_ids) -> object:
     """ST_Multi(ST_Union(village polygons)) of the given villages, computed in PostGIS, as a
     GeoAlchemy element (MULTIPOLYGON, EPSG:4326). Reads the villages by primary key."""
     return session.execute(
-        select(func.ST_Multi(func.ST_CollectionExtract(func.ST_Union(Village.geom), 3)))
+        select(clean_zone_expr(func.ST_Union(Village.geom)))
         .where(Village.id.in_(list(village_ids)))
     ).scalar_one()
 
@@ -119,7 +148,7 @@ WITH part AS (
     SELECT ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(p)), 4326)), 3) AS geom
     FROM unnest(CAST(:parts AS text[])) AS p
 ), zone AS (
-    SELECT ST_Multi(ST_CollectionExtract(ST_Union(geom), 3)) AS geom FROM part WHERE NOT ST_IsEmpty(geom)
+    SELECT """ + CLEAN_ZONE_SQL.format(g="ST_Union(geom)") + """ AS geom FROM part WHERE NOT ST_IsEmpty(geom)
 )
 SELECT ST_AsEWKB(zone.geom) AS geom,
        COALESCE(ST_IsEmpty(zone.geom) OR ST_Area(zone.geom) = 0, true) AS empty,

@@ -17,6 +17,7 @@ command -v psql >/dev/null || need+=(postgresql-client-15)
 command -v npm >/dev/null || need+=(npm)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "$WITH_TEST" = 1 ]; then command -v chromium >/dev/null || need+=(chromium); fi
+if [ "$WITH_TEST" = 1 ]; then command -v ogrinfo >/dev/null || need+=(gdal-bin); fi  # tests/integration/test_ogc_gdal.py
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "bootstrap: installing ${need[*]} ..."
