@@ -10,12 +10,12 @@ transaction only, then set back; app/services/import_jobs.py gives the queue's c
 files (procrastinate/sql/migrations) in a new Alembic revision, the same way.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -9,12 +9,12 @@ polygons only, MULTIPOLYGON). No schema change. A data migration is not audited.
 Downgrade does nothing: the original coordinates are not kept (the difference is < 0.1 m).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
