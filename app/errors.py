@@ -80,6 +80,10 @@ class BadInput(BadRequest):
     """A 400 whose description (Indonesian, safe to show) names what was wrong."""
 
 
+_OGC_CODES = {400: "InvalidParameterValue", 401: "NotAuthorized", 403: "Forbidden", 404: "NotFound",
+              405: "MethodNotAllowed", 503: "ServiceUnavailable"}
+
+
 def wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES) or (
         request.accept_mimetypes.best == "application/json")
@@ -91,7 +95,11 @@ def error_response(code: int, detail: str | None = None):
     if detail:
         message = f"{message} {detail}"
     if wants_json():
-        response = jsonify(message=message)
+        body = {"message": message}
+        if request.path.startswith("/ogc/"):
+            # OGC API clients (GDAL) read the exception's "code" and "description".
+            body.update(code=_OGC_CODES.get(code, "ServerError"), description=message)
+        response = jsonify(body)
         response.status_code = code
         return response
     return _html(code, message), code
@@ -279,7 +287,10 @@ def _translate_api_messages(response):
     original = body["message"]
     if original in FAB_DEFAULTS:
         body["message"], body["detail"] = FAB_DEFAULTS[original], original
-    elif request.path.startswith("/api/") and not original.startswith(tuple(MESSAGES.values())):
+    elif (request.path.startswith("/api/") and response.status_code in (400, 405, 413)
+          and not original.startswith(tuple(MESSAGES.values()))):
+        # A 400 names what was wrong (often FAB's English); 401/403/404 from our own code are
+        # already whole Indonesian sentences (the login guard's, the token checks').
         body["message"], body["detail"] = f"{TITLES[response.status_code]}: {original}", original
     else:
         return response
