@@ -27,7 +27,7 @@ import threading
 from flask import Flask, current_app, jsonify, render_template, request
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,8 @@ def _check_outage():
 
 def _check_input():
     """NUL bytes and FAB's list parameters, before any view parses them."""
+    if _is_fab_file_download():
+        raise NotFound()
     if "\x00" in request.path:
         raise BadInput("Alamat (URL) tidak boleh berisi karakter NUL.")
     for key, value in request.args.items(multi=True):
@@ -245,15 +247,52 @@ def _check_input():
     return None
 
 
+def _is_fab_file_download() -> bool:
+    """FAB gives every ModelView (users, roles, groups included) a ``download/<filename>``
+    route that sends any ``*_sep_*`` file from UPLOAD_FOLDER, and a 500 for other names.
+    No model here has a file column: the route serves nothing legitimate."""
+    from flask_appbuilder.views import ModelView
+
+    endpoint = request.endpoint or ""
+    if not endpoint.endswith(".download"):
+        return False
+    view = _views_by_endpoint().get(endpoint.rsplit(".", 1)[0])
+    return isinstance(view, ModelView) and type(view).download is ModelView.download
+
+
 def _check_rison(value: str) -> None:
     """FAB's APIs read ``q`` as rison; prison's parser recurses without end on unbalanced
     parentheses such as ``((((((`` (a RecursionError, which FAB answered as a 500)."""
     import prison
 
     try:
-        prison.loads(value)
+        parsed = prison.loads(value)
     except (RecursionError, Exception):  # noqa: BLE001 — any parse failure is the client's
         raise BadInput("Parameter q bukan rison yang valid.") from None
+    filters = parsed.get("filters") if isinstance(parsed, dict) else None
+    datamodel = getattr(_views_by_endpoint().get((request.endpoint or "").split(".")[0]), "datamodel", None)
+    for item in filters if isinstance(filters, list) else ():
+        if not isinstance(item, dict):
+            continue
+        col, value = str(item.get("col")), item.get("value")
+        # FAB iterates the value of an in/not_in filter: a single value was a TypeError (500).
+        if item.get("opr") in ("in", "not_in") and not isinstance(value, list):
+            raise BadInput(f"Filter '{escape(col)}' dengan opr {item['opr']} "
+                           "memerlukan daftar nilai, misalnya value:!(1,2).")
+        # A rison number on a text column: FAB concatenates it into LIKE (TypeError) or binds it
+        # as a number against text (no such operator in PostgreSQL): both were 500s.
+        values = value if isinstance(value, list) else [value]
+        if datamodel is not None and _is_text_column(datamodel, col) and any(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise BadInput(f"Filter '{escape(col)}' memerlukan nilai teks dalam tanda kutip, "
+                           f"misalnya value:'{escape(str(values[0]))}'.")
+
+
+def _is_text_column(datamodel, col: str) -> bool:
+    try:
+        return bool(datamodel.is_string(col) or datamodel.is_text(col) or datamodel.is_enum(col))
+    except Exception:  # noqa: BLE001 — an unknown column is FAB's to refuse (400)
+        return False
 
 
 def _check_order(view_name: str, column: str) -> None:
@@ -352,6 +391,10 @@ def install(app: Flask) -> None:
             400, "Parameter q bukan rison yang valid."))
     except ImportError:  # pragma: no cover
         pass
+    from flask_appbuilder.exceptions import ApplyFilterException
+
+    # FAB wraps a filter value the database refused (e.g. a relation filter that cannot be cast).
+    app.register_error_handler(ApplyFilterException, handle_data_error)
     from app.health import blueprint
 
     app.register_blueprint(blueprint)

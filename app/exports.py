@@ -269,11 +269,24 @@ def export_csv(rows: Iterable, columns: Iterable[ColumnSpec], filename: str, sep
 
 def stream_rows(statement, batch: int = 2000) -> Iterator:
     """The rows of ``statement`` from a server-side cursor, ``batch`` at a time, on a connection
-    of their own that is closed when the last row is read: what a streamed export reads from."""
+    of their own that is closed when the last row is read: what a streamed export reads from.
+
+    The statement runs here, before the response starts: a value the database refuses (a
+    filter that cannot be cast) is then the request's 400, not a download cut off part-way."""
     from app.extensions import db
 
-    with db.engine.connect() as conn:
-        yield from conn.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
+    conn = db.engine.connect()
+    try:
+        result = conn.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
+    except BaseException:
+        conn.close()
+        raise
+
+    def rows():
+        with conn:
+            yield from result
+
+    return rows()
 
 
 def end_request_transaction() -> None:

@@ -57,19 +57,19 @@ def parse_bbox(text: Optional[str]) -> Optional[tuple[float, float, float, float
         return None
     parts = text.split(",")
     if len(parts) not in (4, 6):
-        raise QueryError("bbox: expected minx,miny,maxx,maxy (4 or 6 numbers)")
+        raise QueryError("bbox: diharapkan minx,miny,maxx,maxy (4 atau 6 angka)")
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise QueryError("bbox: every value must be a number") from None
+        raise QueryError("bbox: setiap nilai harus angka") from None
     if not all(math.isfinite(v) for v in values):
-        raise QueryError("bbox: every value must be a finite number")
+        raise QueryError("bbox: setiap nilai harus angka hingga (bukan inf/nan)")
     minx, miny, maxx, maxy = (values[0], values[1], values[2], values[3]) if len(values) == 4 else \
         (values[0], values[1], values[3], values[4])
     if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise QueryError("bbox: longitude must lie in [-180, 180] and latitude in [-90, 90]")
+        raise QueryError("bbox: bujur harus di antara -180 dan 180, lintang di antara -90 dan 90")
     if minx > maxx or miny > maxy:
-        raise QueryError("bbox: the minimum must not exceed the maximum")
+        raise QueryError("bbox: nilai minimum tidak boleh melebihi maksimum")
     return minx, miny, maxx, maxy
 
 
@@ -82,13 +82,13 @@ def parse_int(text: Optional[str], name: str, default: Optional[int], minimum: i
     try:
         value = int(text)
     except ValueError:
-        raise QueryError(f"{name}: must be a whole number") from None
+        raise QueryError(f"{name}: harus bilangan bulat") from None
     if value < minimum:
-        raise QueryError(f"{name}: must be at least {minimum}")
+        raise QueryError(f"{name}: paling kecil {minimum}")
     if maximum is not None and value > maximum:
         if clamp:
             return maximum
-        raise QueryError(f"{name}: must be at most {maximum}")
+        raise QueryError(f"{name}: paling besar {maximum}")
     return value
 
 
@@ -98,9 +98,9 @@ def parse_float(text: Optional[str], name: str, minimum: float, maximum: float) 
     try:
         value = float(text)
     except ValueError:
-        raise QueryError(f"{name}: must be a number") from None
+        raise QueryError(f"{name}: harus angka") from None
     if not (math.isfinite(value) and minimum <= value <= maximum):
-        raise QueryError(f"{name}: must lie between {minimum} and {maximum}")
+        raise QueryError(f"{name}: harus di antara {minimum} dan {maximum}")
     return value
 
 
@@ -118,7 +118,7 @@ def parse_datetime(text: Optional[str]) -> Optional[tuple[Optional[dt.date], Opt
             return None
         m = _DATE.match(value.strip())
         if not m:
-            raise QueryError("datetime: expected an RFC 3339 date-time, or an interval 'start/end'")
+            raise QueryError("datetime: diharapkan tanggal-waktu RFC 3339, atau interval 'awal/akhir'")
         year, month, day = int(m.group(1)), m.group(2), m.group(3)
         try:
             if day:
@@ -129,17 +129,17 @@ def parse_datetime(text: Optional[str]) -> Optional[tuple[Optional[dt.date], Opt
                     if end else first
             return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
         except ValueError:
-            raise QueryError("datetime: not a valid date") from None
+            raise QueryError("datetime: bukan tanggal yang valid") from None
 
     if "/" in text:
         start_text, end_text = text.split("/", 1)
         start, end = one(start_text, False), one(end_text, True)
         if start is None and end is None:
-            raise QueryError("datetime: an interval needs at least one end")
+            raise QueryError("datetime: interval memerlukan paling sedikit satu ujung")
     else:
         start, end = one(text, False), one(text, True)
     if start and end and start > end:
-        raise QueryError("datetime: the start lies after the end")
+        raise QueryError("datetime: awal interval jatuh setelah akhirnya")
     return start, end
 
 
@@ -167,10 +167,10 @@ def regency_id_for(conn: Connection, code: Optional[str]) -> Optional[int]:
     if code is None or code == "":
         return None
     if not re.fullmatch(r"[0-9]{2}\.[0-9]{2}", code):
-        raise QueryError("regency: expected a regency code such as 18.07")
+        raise QueryError("regency: diharapkan kode kabupaten/kota seperti 18.07")
     rid = conn.execute(select(Regency.id).where(Regency.code == code)).scalar()
     if rid is None:
-        raise QueryError(f"regency: no regency with code {code}")
+        raise QueryError(f"regency: tidak ada kabupaten/kota dengan kode {code}")
     return rid
 
 

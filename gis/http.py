@@ -373,11 +373,11 @@ def _check_params(allowed: set[str]) -> None:
         raise QueryError(f"parameter tidak dikenal: {', '.join(unknown)}")
     fmt = request.args.get("f")
     if fmt not in (None, "", "json", "geojson"):
-        raise QueryError("f: only json is offered")
+        raise QueryError("f: hanya json yang tersedia")
     for name in ("crs", "bbox-crs", "filter-crs"):
         value = request.args.get(name)
         if value not in (None, "") and value not in CRS_NAMES:
-            raise QueryError(f"{name}: only {F.CRS84} is offered")
+            raise QueryError(f"{name}: hanya {F.CRS84} yang tersedia")
 
 
 def _base() -> str:

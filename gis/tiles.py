@@ -50,10 +50,10 @@ class TileError(ValueError):
 
 def check_tile(z: int, x: int, y: int) -> None:
     if not (0 <= z <= MAX_ZOOM):
-        raise TileError(f"zoom must lie in 0..{MAX_ZOOM}")
+        raise TileError(f"zoom harus di antara 0 dan {MAX_ZOOM}")
     n = 2 ** z
     if not (0 <= x < n and 0 <= y < n):
-        raise TileError(f"x and y must lie in 0..{n - 1} at zoom {z}")
+        raise TileError(f"x dan y harus di antara 0 dan {n - 1} pada zoom {z}")
 
 
 def _envelope(z: int, x: int, y: int):

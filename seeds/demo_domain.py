@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from app.models.programs import Program
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.models.zones import PovertyIndicator
+from gis.zones import CLEAN_ZONE_SQL
 
 SEED = 20161101  # the date of the coordination meeting
 YEAR = 2017  # the program year the demo describes
@@ -787,7 +788,7 @@ class Seeder:
             zid = conn.execute(text("""
                 INSERT INTO priority_zone (name, year, priority_level, basis, description, regency_id, geom)
                 SELECT :name, :year, :level, :basis, :descr, :rid,
-                       ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(geom)), 3))
+                       """ + CLEAN_ZONE_SQL.format(g="ST_Union(geom)") + """
                 FROM village WHERE id = ANY(:ids)
                 RETURNING id"""), {"name": name, "year": YEAR, "level": level, "basis": basis,
                                    "descr": description, "rid": rid, "ids": list(ids)}).scalar_one()
@@ -823,7 +824,8 @@ class Seeder:
                     FROM drawn d LEFT JOIN clipped c ON true
                 )
                 INSERT INTO priority_zone (name, year, priority_level, basis, description, regency_id, geom)
-                SELECT :name, :year, :level, 'lainnya', :descr, CAST(:rid AS integer), ST_Multi(g) FROM chosen
+                SELECT :name, :year, :level, 'lainnya', :descr, CAST(:rid AS integer), """
+                + CLEAN_ZONE_SQL.format(g="g") + """ FROM chosen
                 """), {"name": name, "year": YEAR, "level": level, "descr": description, "wkt": wkt,
                        "rid": self.rid(rcode)})
             self.created["priority_zone"] += 1

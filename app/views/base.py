@@ -17,6 +17,7 @@ from app.extensions import db
 from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS
 from app.services.validation import InputError, validate_item
+from app.views.masked_sort import MaskedSortMixin
 
 
 def masked(value):
@@ -43,7 +44,7 @@ def check_write_scope(item, action_label: str) -> None:
                                      action=action_label))
 
 
-class ScopedModelView(ModelView):
+class ScopedModelView(MaskedSortMixin, ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
 

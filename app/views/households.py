@@ -34,7 +34,6 @@ from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.list_export import ListExportMixin
-from app.views.masked_sort import MaskedSortMixin
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
@@ -305,7 +304,7 @@ class _Required(FieldRule):
 
 # --- screens ---------------------------------------------------------------------------------
 
-class HouseholdMemberView(MaskedSortMixin, ListExportMixin, ScopedModelView):
+class HouseholdMemberView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(HouseholdMember)
     list_title = show_title = add_title = edit_title = _("Household members")
     label_columns = LABELS
@@ -323,7 +322,7 @@ class HouseholdMemberView(MaskedSortMixin, ListExportMixin, ScopedModelView):
     }
 
 
-class EnrolmentView(MaskedSortMixin, ListExportMixin, ScopedModelView):
+class EnrolmentView(ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Enrolment)
     list_title = show_title = add_title = edit_title = _("Enrolments")
     label_columns = LABELS
@@ -363,7 +362,7 @@ def _coordinate(value):
 _households = SQLAInterface(Household)
 
 
-class HouseholdView(MaskedSortMixin, ListExportMixin, ScopedModelView):
+class HouseholdView(ListExportMixin, ScopedModelView):
     datamodel = _households
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"

@@ -1,4 +1,4 @@
-"""Screens that show NIK / No KK (masked for some roles): those roles may not sort on them.
+"""Every scoped screen (ScopedModelView): roles that see NIK / No KK masked may not sort on them.
 
 FAB's list screens sort on any ``_oc_<View>=<column>`` given in the URL (even columns not
 listed, and dotted paths like ``household.no_kk``); sorting a masked column is an oracle for

@@ -37,7 +37,6 @@ from app.services import update_requests as requests_service
 from app.services.update_requests import WorkflowError
 from app.services.validation import InputError, check_id_number
 from app.views.base import ScopedModelView
-from app.views.masked_sort import MaskedSortMixin
 from app.views.choices import DESIL_CHOICES, choice_label, select_field
 from app.views.households import PointField, village_field, village_label
 
@@ -273,7 +272,7 @@ def _state_label(value):
     return requests_service.STATE_LABELS.get(value, value)
 
 
-class UpdateRequestView(MaskedSortMixin, NoActionsMixin, ScopedModelView):
+class UpdateRequestView(NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(UpdateRequest)
     list_title = _("Data update requests")
     show_title = _("Data update request")
@@ -563,7 +562,7 @@ PRESET_TITLES = {"overdue": _("Overdue complaints"), "baru": _("New complaints")
                  "mine": _("Complaints I handle")}
 
 
-class ComplaintView(MaskedSortMixin, NoActionsMixin, ScopedModelView):
+class ComplaintView(NoActionsMixin, ScopedModelView):
     datamodel = SQLAInterface(Complaint)
     list_title = _("Complaints")
     show_title = _("Complaint")

@@ -22,9 +22,18 @@ def browser():
         b.close()
 
 
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', e =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} in ${e.documentURI}`));
+"""
+
+
 @pytest.fixture()
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
+    # Every frame (map iframes too) reports CSP violations as console errors: Chromium logs a
+    # violation to its console, but Playwright's console event carries only console.* calls.
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     pg = context.new_page()
     problems = []
     pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)

@@ -1,24 +1,13 @@
 """Under the Content-Security-Policy the dashboard (Chart.js + Leaflet), the village map and the
 household map (folium pages in an iframe, VectorGrid, markercluster) still draw, in real
 Chromium, and the browser reports no CSP violation. Chromium logs a violation to its console,
-but Playwright's console event only carries console.* calls, so each frame listens for
-``securitypolicyviolation`` and reports it with console.error, which the page fixture turns
-into a failure."""
+but Playwright's console event only carries console.* calls, so the page fixture
+(tests/browser/conftest.py) has each frame of every browser test listen for
+``securitypolicyviolation`` and report it with console.error, which fails the test."""
 from __future__ import annotations
 
 from tests.browser.conftest import login
 from tests.browser.test_maps import FRAME, TIMEOUT, open_map
-
-
-REPORT_VIOLATIONS = """
-document.addEventListener('securitypolicyviolation', e =>
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} in ${e.documentURI}`));
-"""
-
-
-def watch_csp(page):
-    """Every frame of the page's context (the map iframes too) reports CSP violations."""
-    page.context.add_init_script(REPORT_VIOLATIONS)
 
 
 def _policy(page, path):
@@ -29,7 +18,6 @@ def _policy(page, path):
 
 
 def test_dashboard_and_maps_draw_under_the_csp(page, artifacts):
-    watch_csp(page)
     login(page, "bappeda")
     _policy(page, "/")
     page.goto("/")
@@ -52,3 +40,16 @@ def test_dashboard_and_maps_draw_under_the_csp(page, artifacts):
     assert page.locator(FRAME).count() == 1
     page.screenshot(path=str(artifacts / "csp-household-map.png"), full_page=True)
     assert page.problems == [], page.problems
+
+
+def test_a_violation_fails_the_browser_test(page):
+    """The page fixture's watcher sees what the CSP blocks (else the test above could not fail)."""
+    login(page, "bappeda")
+    page.goto("/")
+    page.evaluate("""() => { const s = document.createElement('script');
+                             s.src = 'http://cdn.example.invalid/x.js'; document.head.appendChild(s); }""")
+    page.wait_for_function("() => true")
+    page.wait_for_timeout(500)
+    seen = [p for p in page.problems if "CSP violation" in p and "script-src" in p]
+    assert seen, page.problems
+    page.problems.clear()  # the violation was provoked on purpose

@@ -86,7 +86,9 @@ class Fuzz:
     @staticmethod
     def _indonesian(url, r) -> bool:
         if r.is_json:
-            message = (r.get_json(silent=True) or {}).get("message")
+            body = r.get_json(silent=True) or {}
+            # OGC API answers carry the OGC exception form {"code", "description"}
+            message = body.get("message") or body.get("description")
             text = message if isinstance(message, str) else str(message or "")
             return bool(INDONESIAN.search(text))
         return bool(INDONESIAN.search(r.get_data(as_text=True)))
