@@ -68,6 +68,24 @@ FAB_DEFAULTS = {
     "Internal error": MESSAGES[500],
 }
 
+# FAB's messages that name a column, said in Indonesian with the same column.
+FAB_PATTERNS = [
+    (re.compile(r"Filter column: (\S+) not allowed to filter"), "Kolom '{}' tidak dapat dipakai untuk filter."),
+    (re.compile(r"Invalid order by column: (\S+)"), "Kolom '{}' tidak dapat dipakai untuk pengurutan."),
+    (re.compile(r"Cannot use both select and sel columns"), "Parameter columns dan select_columns tidak boleh dipakai bersama."),
+]
+
+
+def _say_fab_message(original: str) -> str | None:
+    if original in FAB_DEFAULTS:
+        return FAB_DEFAULTS[original]
+    for pattern, template in FAB_PATTERNS:
+        match = pattern.fullmatch(original)
+        if match:
+            return f"{TITLES[400]}: " + template.format(*(escape(g) for g in match.groups()))
+    return None
+
+
 _outage = threading.Event()  # set while the database is unreachable (one per process)
 
 # The same patterns FAB's urltools use to find list parameters (re.findall on every arg name).
@@ -324,8 +342,9 @@ def _translate_api_messages(response):
     if not isinstance(body, dict) or not isinstance(body.get("message"), str):
         return response
     original = body["message"]
-    if original in FAB_DEFAULTS:
-        body["message"], body["detail"] = FAB_DEFAULTS[original], original
+    said = _say_fab_message(original)
+    if said:
+        body["message"], body["detail"] = said, original
     elif (request.path.startswith("/api/") and response.status_code in (400, 405, 413)
           and not original.startswith(tuple(MESSAGES.values()))):
         # A 400 names what was wrong (often FAB's English); 401/403/404 from our own code are

@@ -25,7 +25,7 @@ from tests.conftest import DEMO_PASSWORD
 ROLES = ["admin", "bappeda", "pimpinan", "op1807", "opd_dinsos"]
 HUGE = "99999999999999999999"  # beyond bigint
 INDONESIAN = re.compile(r"\b(tidak|harus|bukan|ditemukan|permintaan|nilai|parameter|halaman|kolom|akses|"
-                        r"hanya|wilayah|berisi|antara|masuk|data|silakan|dikenal|diizinkan|boleh)\b", re.I)
+                        r"hanya|wilayah|berisi|antara|masuk|data|silakan|dikenal|diizinkan|boleh|diharapkan|paling|objek)\b", re.I)
 # The parameters the app's own pages and APIs read (analysis, reports, GIS, exports).
 PARAMS = ["desil", "year", "area", "regency", "regency_id", "district", "village", "k", "page", "page_size",
           "format", "sep", "q", "bbox", "limit", "offset", "zone", "program", "status", "datetime", "kind"]
