@@ -25,6 +25,7 @@ import sys
 import threading
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
@@ -41,6 +42,7 @@ TITLES = {
     405: "Metode tidak diizinkan",
     413: "Data yang dikirim terlalu besar",
     422: "Data tidak valid",
+    429: "Terlalu banyak permintaan",
     500: "Terjadi kesalahan pada server",
     503: "Basis data sedang tidak dapat dihubungi",
 }
@@ -52,6 +54,7 @@ MESSAGES = {
     405: "Metode permintaan ini tidak diizinkan untuk alamat tersebut.",
     413: "Data atau berkas yang dikirim terlalu besar.",
     422: "Data yang dikirim tidak valid.",
+    429: "Terlalu banyak permintaan dari alamat Anda dalam waktu singkat. Silakan coba lagi beberapa saat lagi.",
     500: "Terjadi kesalahan pada server. Kesalahan ini telah dicatat; silakan coba lagi nanti.",
     503: "Basis data sedang tidak dapat dihubungi. Silakan coba lagi beberapa saat lagi.",
 }
@@ -99,7 +102,7 @@ class BadInput(BadRequest):
 
 
 _OGC_CODES = {400: "InvalidParameterValue", 401: "NotAuthorized", 403: "Forbidden", 404: "NotFound",
-              405: "MethodNotAllowed", 503: "ServiceUnavailable"}
+              405: "MethodNotAllowed", 429: "TooManyRequests", 503: "ServiceUnavailable"}
 
 
 def wants_json() -> bool:
@@ -171,6 +174,9 @@ def handle_http(exc: HTTPException):
     if code == 500:
         return handle_500(exc)
     detail = exc.description if isinstance(exc, BadInput) else None
+    if isinstance(exc, CSRFError):
+        detail = ("Token keamanan formulir (CSRF) tidak ada atau sudah kedaluwarsa: muat ulang halaman, "
+                  "lalu kirim formulir sekali lagi.")
     response = current_app.make_response(error_response(code, detail))
     valid_methods = getattr(exc, "valid_methods", None)
     if code == 405 and valid_methods:  # keep the Allow header werkzeug's own answer carries

@@ -20,13 +20,16 @@ ZONE_GRID = 1e-6
 
 def clean_zone_expr(geom):
     """SQL: ``geom`` made valid, reduced to ZONE_GRID (ST_ReducePrecision keeps it valid and
-    drops parts that collapse), polygons only, as a MULTIPOLYGON. Used by every zone write
-    and by migration 0009."""
-    return func.ST_Multi(func.ST_CollectionExtract(
-        func.ST_MakeValid(func.ST_ReducePrecision(func.ST_MakeValid(geom), ZONE_GRID)), 3))
+    drops parts that collapse), polygons only, as a MULTIPOLYGON, in one canonical vertex order
+    (ST_Normalize, exterior rings counter-clockwise as GeoJSON wants): cleaning a clean zone
+    changes nothing, so an edit of its name does not rewrite its geometry. Used by every zone
+    write and by migration 0009."""
+    return func.ST_ForcePolygonCCW(func.ST_Normalize(func.ST_Multi(func.ST_CollectionExtract(
+        func.ST_MakeValid(func.ST_ReducePrecision(func.ST_MakeValid(geom), ZONE_GRID)), 3))))
 
 
-CLEAN_ZONE_SQL = ("ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_ReducePrecision(ST_MakeValid({g}), 1e-6)), 3))")
+CLEAN_ZONE_SQL = ("ST_ForcePolygonCCW(ST_Normalize(ST_Multi(ST_CollectionExtract(ST_MakeValid("
+                  "ST_ReducePrecision(ST_MakeValid({g}), 1e-6)), 3))))")
 
 
 def clean_zone_geometry(session, value):

@@ -20,7 +20,8 @@ depends_on = None
 
 # Same expression as gis.zones.CLEAN_ZONE_SQL, written out: a migration must not change
 # when the application code does.
-CLEAN = "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_ReducePrecision(ST_MakeValid(geom), 1e-6)), 3))"
+CLEAN = ("ST_ForcePolygonCCW(ST_Normalize(ST_Multi(ST_CollectionExtract(ST_MakeValid("
+         "ST_ReducePrecision(ST_MakeValid(geom), 1e-6)), 3))))")
 
 
 def upgrade():

@@ -575,7 +575,7 @@ def test_a_flood_from_one_ip_gets_429(app, limited_server, areas):
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
     r = session.post(f"{url}/pengaduan/", data=bad, headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.status_code == 429  # a forged forwarding header does not reset the counter
-    assert "Too many requests" in r.text
+    assert "Terlalu banyak permintaan" in r.text
     assert session.get(f"{url}/pengaduan/").status_code == 200  # reading the form is not limited
     lookups = [session.get(f"{url}/pengaduan/tiket/", params={"kode": "PGD-0000000000"}).status_code
                for _ in range(6)]

@@ -17,6 +17,7 @@ import random
 import pytest
 from sqlalchemy import text
 
+from gis.zones import CLEAN_ZONE_SQL
 from tests.conftest import DEMO_PASSWORD, needs_lampung
 
 pytestmark = needs_lampung  # real village codes and points throughout
@@ -254,7 +255,8 @@ def test_zone_from_the_villages_of_one_kecamatan(app, engine, op1807, lampung_ti
                                     "WHERE zone_id = :z"), {"z": zone.id}).scalar_one()
         equal, area_diff = conn.execute(text("""
             SELECT ST_Equals(z.geom, u.geom), abs(ST_Area(z.geom) - ST_Area(u.geom))
-            FROM priority_zone z, (SELECT ST_Union(geom) AS geom FROM village WHERE district_id = :d) u
+            FROM priority_zone z, (SELECT """ + CLEAN_ZONE_SQL.format(g="ST_Union(geom)") + """ AS geom
+                                   FROM village WHERE district_id = :d) u
             WHERE z.id = :z"""), {"z": zone.id, "d": lt["district_id"]}).one()
     assert sources == sorted(lt["village_ids"])
     assert equal or area_diff < 1e-9
@@ -275,7 +277,8 @@ def test_zone_from_the_villages_of_one_kecamatan(app, engine, op1807, lampung_ti
     assert r.status_code == 302, r.text[:2000]
     with engine.connect() as conn:
         equal = conn.execute(text("""
-            SELECT ST_Equals(z.geom, (SELECT ST_Union(geom) FROM village WHERE id = ANY(:v)))
+            SELECT ST_Equals(z.geom, (SELECT """ + CLEAN_ZONE_SQL.format(g="ST_Union(geom)") + """
+                                      FROM village WHERE id = ANY(:v)))
             FROM priority_zone z WHERE z.id = :z"""), {"z": zone.id, "v": fewer}).scalar_one()
     assert equal
     r = op1807.post(f"/priorityzoneview/edit/{zone.id}", data=zone_form("Zona Kecamatan Uji", lt["regency_id"]))
@@ -293,7 +296,7 @@ def test_zone_from_an_uploaded_geojson_file(app, engine, op1807, lampung_timur):
     assert zone.kind == "MULTIPOLYGON"
     with engine.connect() as conn:
         equal, sources = conn.execute(text("""
-            SELECT ST_Equals(z.geom, ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)),
+            SELECT ST_Equals(z.geom, """ + CLEAN_ZONE_SQL.format(g="ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)") + """),
                    (SELECT count(*) FROM zone_source_village WHERE zone_id = z.id)
             FROM priority_zone z WHERE z.id = :z"""), {"z": zone.id, "g": json.dumps(lt["inner_polygon"])}).one()
     assert equal and sources == 0
@@ -302,7 +305,8 @@ def test_zone_from_an_uploaded_geojson_file(app, engine, op1807, lampung_timur):
     r = op1807.post(f"/priorityzoneview/edit/{zone.id}", data=zone_form("Zona Unggah Uji 2", lt["regency_id"]))
     assert r.status_code == 302
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT ST_Equals(geom, ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)) FROM priority_zone "
+        assert conn.execute(text("SELECT ST_Equals(geom, " + CLEAN_ZONE_SQL.format(
+            g="ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)") + ") FROM priority_zone "
                                  "WHERE id = :z"), {"z": zone.id, "g": json.dumps(lt["inner_polygon"])}).scalar_one()
     ring = lt["inner_polygon"]["coordinates"][0]
     x, y = ring[0]
