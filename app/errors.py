@@ -273,8 +273,10 @@ def _check_input():
 
 def _is_fab_file_download() -> bool:
     """FAB gives every ModelView (users, roles, groups included) a ``download/<filename>``
-    route that sends any ``*_sep_*`` file from UPLOAD_FOLDER, and a 500 for other names.
-    No model here has a file column: the route serves nothing legitimate."""
+    route that sends any ``*_sep_*`` file at the top of UPLOAD_FOLDER to whoever holds
+    can_download on that view, whatever the row, and a 500 for other names. A view whose rows
+    hold files serves them itself, scoped (TkpkDocumentView overrides ``download``); FAB's
+    route is refused here, for every view, before it runs."""
     from flask_appbuilder.views import ModelView
 
     endpoint = request.endpoint or ""

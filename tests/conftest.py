@@ -187,3 +187,29 @@ def artifacts() -> Path:
     path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+def sql(app, statement: str, **params):
+    """Run SQL in its own app context (never sharing the session with a request) and commit;
+    the rows, or [] for a statement that returns none."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        result = db.session.execute(text(statement), params)
+        rows = result.fetchall() if result.returns_rows else []
+        db.session.commit()
+        return rows
+
+
+@pytest.fixture(scope="module")
+def remove_import_uploads(app):
+    """The web import keeps uploads and reports under UPLOAD_FOLDER/imports: a module that
+    imports through the web removes its own (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    folder = Path(app.config["UPLOAD_FOLDER"]) / "imports"
+    before = set(folder.rglob("*")) if folder.exists() else set()
+    yield
+    for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
+        if path.is_file():
+            path.unlink()

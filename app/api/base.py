@@ -50,16 +50,16 @@ class ScopedModelRestApi(ModelRestApi):
     def _masked_for_user(self) -> bool:
         return bool(self.masked_fields) and not scope_mod.current_scope().can_unmask
 
-    # A user who sees masked numbers may not filter or sort on them either (an oracle).
+    # A user who sees masked numbers may not filter or sort on them either (an oracle): the
+    # same rule as the screens' (scope.masked_column).
     def _handle_filters_args(self, rison_args):
-        if self._masked_for_user():
-            for flt in rison_args.get("filters", []) or []:
-                if isinstance(flt, dict) and flt.get("col") in self.masked_fields:
-                    raise InvalidColumnFilterFABException(f"Filter column: {flt['col']} not allowed to filter")
+        for flt in rison_args.get("filters", []) or []:
+            if isinstance(flt, dict) and scope_mod.masked_column(str(flt.get("col"))):
+                raise InvalidColumnFilterFABException(f"Filter column: {flt['col']} not allowed to filter")
         return super()._handle_filters_args(rison_args)
 
     def _handle_order_args(self, rison_args):
-        if self._masked_for_user() and rison_args.get("order_column") in self.masked_fields:
+        if scope_mod.masked_column(str(rison_args.get("order_column") or "")):
             raise InvalidOrderByColumnFABException(f"Invalid order by column: {rison_args['order_column']}")
         return super()._handle_order_args(rison_args)
 

@@ -48,14 +48,6 @@ class ScopedModelView(MaskedSortMixin, ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
 
-    # FAB gives every ModelView /download/<filename>, which serves any file at the top of
-    # UPLOAD_FOLDER to whoever holds can_download on that view, whatever the row. A view
-    # whose rows hold files serves them itself, scoped (TkpkDocumentView); the others none.
-    @expose("/download/<string:filename>")
-    @has_access
-    def download(self, filename):
-        abort(404)
-
     # --- writes: validate, then make sure the row is (still) inside the user's scope --------
     def pre_add(self, item):
         self._validate(item)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import random
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -20,15 +19,7 @@ HEADER = ["no_kk", "nik_kepala", "nama_kepala", "alamat", "rt", "rw", "kode_desa
           "lintang", "bujur"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _remove_uploads(app):
-    """The web import keeps uploads and reports under UPLOAD_FOLDER/imports: remove this module's."""
-    folder = Path(app.config["UPLOAD_FOLDER"]) / "imports"
-    before = set(folder.rglob("*")) if folder.exists() else set()
-    yield
-    for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
-        if path.is_file():
-            path.unlink()
+pytestmark = pytest.mark.usefixtures("remove_import_uploads")
 
 
 @pytest.fixture()

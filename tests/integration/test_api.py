@@ -14,9 +14,8 @@ import secrets
 
 import pytest
 import shapely.geometry
-from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, sql
 
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (op1807's) and Lampung Selatan
 RUN = secrets.randbelow(90) + 10  # two digits that differ between runs
@@ -44,15 +43,6 @@ def token(client, username: str) -> dict:
     return {"Authorization": f"Bearer {r.json['access_token']}"}
 
 
-def sql(app, statement: str, **params):
-    """Run SQL in its own app context (never share the session with a request) and commit."""
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 def assert_422(response, field: str):

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import DEMO_PASSWORD, flask_cli, needs_lampung
+from tests.conftest import DEMO_PASSWORD, flask_cli, needs_lampung, sql
 from tests.forms import FormValues
 
 OWN = "18.07"
@@ -37,14 +37,6 @@ def new_nik() -> str:
     return _number("030370")
 
 
-def sql(app, statement: str, **params):
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 def login(client, username: str) -> None:

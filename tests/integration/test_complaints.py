@@ -36,7 +36,7 @@ from sqlalchemy import select, text
 from app.models.workflow import COMPLAINT_STATES
 from app.services.complaints import TICKET_RE, TRANSITIONS
 from app.services.update_requests import WorkflowError
-from tests.conftest import DEMO_PASSWORD, ROOT
+from tests.conftest import DEMO_PASSWORD, ROOT, sql
 
 OWN, OTHER = "18.07", "18.01"
 ALL_PAIRS = [(a, b) for a in COMPLAINT_STATES for b in COMPLAINT_STATES]
@@ -44,14 +44,6 @@ FORBIDDEN = [pair for pair in ALL_PAIRS if pair not in TRANSITIONS]
 XSS = '<script>alert("pgd")</script><img src=x onerror=alert(1)> & "kutip"'
 
 
-def sql(app, statement: str, **params):
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 def login(client, username: str) -> None:

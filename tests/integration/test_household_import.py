@@ -38,15 +38,7 @@ def nik(region: str = "180701", day: int = 5, month: int = 1, year: int = 80, wo
     return f"{region}{day + (40 if woman else 0):02d}{month:02d}{year:02d}{next(_serial) % 10000:04d}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _remove_uploads(app):
-    """The web import keeps uploads and reports under UPLOAD_FOLDER/imports: remove this module's."""
-    folder = Path(app.config["UPLOAD_FOLDER"]) / "imports"
-    before = set(folder.rglob("*")) if folder.exists() else set()
-    yield
-    for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
-        if path.is_file():
-            path.unlink()
+pytestmark = pytest.mark.usefixtures("remove_import_uploads")
 
 
 @pytest.fixture(scope="module")

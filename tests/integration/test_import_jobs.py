@@ -4,7 +4,6 @@ and the restart is scoped like the job itself. app/services/import_jobs.py."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -16,14 +15,7 @@ from tests.integration.test_household_import import _DAY, _login, _upload, _wait
 ROWS = 20_000  # large enough that the commit is plainly "mid-run" at the pause
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _remove_uploads(app):
-    folder = Path(app.config["UPLOAD_FOLDER"]) / "imports"
-    before = set(folder.rglob("*")) if folder.exists() else set()
-    yield
-    for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
-        if path.is_file():
-            path.unlink()
+pytestmark = pytest.mark.usefixtures("remove_import_uploads")
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,13 @@ import time
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD, ROOT
+from tests.conftest import DEMO_PASSWORD, ROOT, sql
 
 LOGIN = "/api/v1/security/login"
 WRONG = "Nama pengguna atau kata sandi salah. Silakan coba lagi."
 _serial = itertools.count(1)
 
 
-def sql(app, statement: str, **params):
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 @pytest.fixture(autouse=True)

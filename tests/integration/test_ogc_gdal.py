@@ -17,10 +17,10 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DEMO_PASSWORD, TEST_URL
+from tests.conftest import DEMO_PASSWORD, TEST_URL, sql
 
 pytestmark = pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="GDAL (gdal-bin) is not installed")
 
@@ -38,14 +38,6 @@ def _pg_conninfo() -> str:
     return "PG:" + " ".join(parts)
 
 
-def sql(app, statement: str, **params):
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else []
-        db.session.commit()
-        return rows
 
 
 def http(url: str, token: str | None = None, data: dict | None = None):

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from app.models.workflow import REQUEST_STATES
 from app.services.update_requests import TRANSITIONS, WorkflowError
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, sql
 
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (op1807) and Lampung Selatan (op1801)
 RUN = secrets.randbelow(90) + 10
@@ -43,14 +43,6 @@ def new_nik(regency: str = OWN) -> str:
     return _number(regency, "020270")
 
 
-def sql(app, statement: str, **params):
-    from app.extensions import db
-
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.fetchall() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 def login(client, username: str) -> None:
