@@ -7,8 +7,7 @@ safe already: FAB ignores ``_flt_`` on columns outside ``search_columns``, and n
 """
 from __future__ import annotations
 
-from flask import abort
-
+from app.errors import BadInput
 from app.security import scope as scope_mod
 
 REFUSED = "Pengurutan menurut NIK / No KK tidak diizinkan: nomor itu disamarkan untuk peran Anda."
@@ -18,7 +17,7 @@ class MaskedSortMixin:
     def _get_list_widget(self, **kwargs):
         order_column = kwargs.get("order_column") or ""
         if order_column and scope_mod.masked_column(order_column):
-            abort(400, description=REFUSED)
+            raise BadInput(REFUSED)  # the 400 page says why, not only that
         if not order_column and self.base_order and scope_mod.masked_column(self.base_order[0]):
             # the default No KK order would leak the order of the masked digits too
             kwargs.update(order_column="id", order_direction="asc")
