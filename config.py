@@ -59,6 +59,9 @@ FAB_CREATE_DB = False
 
 # Where the demo takes its areas from: the real Lampung boundaries when present,
 # otherwise a small synthetic geography (seeds/synthetic_areas.py).
+# Every analysis, report, map and tile query is cancelled after this many milliseconds
+# (app/query_guard.py): the user gets an Indonesian 503 instead of a request that runs for minutes.
+STATEMENT_TIMEOUT_MS = int(os.environ.get("SINERGI_STATEMENT_TIMEOUT_MS", "30000"))
 SINERGI_AREAS_DIR = os.environ.get("SINERGI_AREAS_DIR", str(BASE_DIR.parent / "shared" / "data" / "lampung"))
 SINERGI_PORT = int(os.environ.get("SINERGI_PORT", "8080"))  # HTTP port of `make run` / run.py
 SINERGI_DEMO_PASSWORD = os.environ.get("SINERGI_DEMO_PASSWORD", "sinergi-demo")

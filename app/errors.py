@@ -58,6 +58,10 @@ MESSAGES = {
     500: "Terjadi kesalahan pada server. Kesalahan ini telah dicatat; silakan coba lagi nanti.",
     503: "Basis data sedang tidak dapat dihubungi. Silakan coba lagi beberapa saat lagi.",
 }
+# A query cancelled by the statement timeout (503, app/query_guard.py): not an outage.
+TIMEOUT_TITLE = "Permintaan terlalu lama"
+TIMEOUT_MESSAGE = ("Permintaan ini dihentikan karena melebihi batas waktu {seconds} detik. Persempit pilihan "
+                   "(misalnya satu kabupaten/kota atau satu tahun) lalu coba lagi.")
 # FAB's own English messages on API errors, said in Indonesian (the original stays in "detail").
 FAB_DEFAULTS = {
     "Not found": MESSAGES[404],
@@ -111,10 +115,12 @@ def wants_json() -> bool:
 
 
 # --- the answers ------------------------------------------------------------------------------
-def error_response(code: int, detail: str | None = None):
+def error_response(code: int, detail: str | None = None, title: str | None = None):
+    """The error answer; with ``title`` (instead of the code's standard one) the message is
+    ``detail`` alone."""
     message = MESSAGES.get(code, MESSAGES[500])
     if detail:
-        message = f"{message} {detail}"
+        message = detail if title else f"{message} {detail}"
     if wants_json():
         body = {"message": message}
         if request.path.startswith("/ogc/"):
@@ -123,13 +129,13 @@ def error_response(code: int, detail: str | None = None):
         response = jsonify(body)
         response.status_code = code
         return response
-    return _html(code, message), code
+    return _html(code, message, title), code
 
 
-def _html(code: int, message: str) -> str:
+def _html(code: int, message: str, title: str | None = None) -> str:
     """The page in the app's layout; the bare page when the layout cannot be drawn (it reads
     the user and the menu's permissions from the database) or the database is down."""
-    if code != 503 and not _outage.is_set():
+    if (code != 503 or title) and not _outage.is_set():
         try:
             from flask import g
             from flask_login import current_user
@@ -138,7 +144,7 @@ def _html(code: int, message: str) -> str:
 
             if not hasattr(g, "user"):  # our checks run before FAB's hook that sets it
                 g.user = current_user
-            return render_template("errors/error.html", code=code, title=TITLES.get(code, TITLES[500]),
+            return render_template("errors/error.html", code=code, title=title or TITLES.get(code, TITLES[500]),
                                    message=message, base_template=appbuilder.base_template,
                                    appbuilder=appbuilder)
         except Exception:  # noqa: BLE001 — the error page must not fail; the bare one needs nothing
@@ -147,7 +153,7 @@ def _html(code: int, message: str) -> str:
     # Straight from the Jinja environment: render_template runs the context processors, and
     # those (current_user, the locale) would read the database.
     return current_app.jinja_env.get_template("errors/standalone.html").render(
-        code=code, title=TITLES.get(code, TITLES[500]), message=message)
+        code=code, title=title or TITLES.get(code, TITLES[500]), message=message)
 
 
 def _rollback() -> None:
@@ -198,11 +204,21 @@ def handle_data_error(exc: sa_exc.DataError):
     return error_response(400, "Nilai yang dikirim tidak dapat diterima (jenis atau rentang nilai tidak sesuai).")
 
 
+def _is_statement_timeout(exc: BaseException) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout, app/query_guard.py)."""
+    return getattr(getattr(exc, "orig", None) or exc, "sqlstate", None) == "57014"
+
+
 def handle_operational_error(exc: Exception):
     _rollback()
+    if _is_statement_timeout(exc):
+        log.warning("statement timeout on %s %s", request.method, request.path)
+        from app.query_guard import timeout_seconds
+
+        return error_response(503, TIMEOUT_MESSAGE.format(seconds=f"{timeout_seconds():g}"), title=TIMEOUT_TITLE)
     if _is_connection_failure(exc):
         _start_outage(exc)
-    else:  # e.g. a statement timeout: no outage, but still no traceback page
+    else:  # another database refusal: no outage, but still no traceback page
         log.warning("database error on %s %s: %s", request.method, request.path,
                     type(getattr(exc, "orig", exc)).__name__)
     return error_response(503)

@@ -378,7 +378,7 @@ class MeasuresCache:
 
     def get(self, conn: Connection, scope: Scope, year: int, max_desil: int, ttl: float) -> dict[int, dict]:
         key = (scope, year, max_desil)
-        if ttl <= 0:
+        if ttl <= 0 or queries.kept_scope(scope):  # kept measures are current and cheap: never cache them
             return self._compute(conn, scope, year, max_desil)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())

@@ -21,9 +21,11 @@ from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
+from app.models.measures import village_measure as VM, village_program_pair as VPP
 from app.models.programs import Program
 from app.models.zones import PriorityZone
 from app.security.scope import Scope, in_scope, position
+from gis import measures
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")
 
@@ -106,6 +108,42 @@ def _zones(scope: Scope, year: Optional[int] = None):
     return query
 
 
+# --- kept per-village measures (gis/measures.py) -------------------------------------------------
+# For the scopes whose answer is a set of whole villages (everything, or one regency) the
+# per-village answers are sums over the kept tables; an OPD's scope (its own programs only)
+# and a period inside the year (LP2KD semesters) are computed live below.
+
+def kept_scope(scope: Scope, dates=None) -> bool:
+    """Whether the scope's per-village answers are sums of the kept tables."""
+    return scope.kind in ("all", "regency") and dates is None
+
+
+def _kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int]):
+    """``table``'s rows of the year, limited to the villages of the scope's regency and of
+    ``regency_id``, joined to their village and district; refreshed first."""
+    measures.ensure_current(conn, year)
+    query = (select(table, Village.code.label("village_code"), Village.name.label("village_name"),
+                    District.regency_id)
+             .join(Village, Village.id == table.c.village_id).join(District, District.id == Village.district_id)
+             .where(table.c.year == year))
+    for rid in {r for r in (regency_id, scope.regency_id if scope.kind == "regency" else None) if r is not None}:
+        query = query.where(District.regency_id == rid)
+    return query.subquery("k")
+
+
+def _kept_gaps(k, scope: Scope):
+    """Gap households of the kept rows: any zone for a province-wide scope, the zones an
+    operator's scope sees (own regency or province-wide) otherwise."""
+    return k.c.gaps_all if scope.kind == "all" else k.c.gaps_own
+
+
+def _int_sum(column, *where):
+    total = func.sum(column)
+    if where:
+        total = total.filter(*where)
+    return cast(func.coalesce(total, 0), Integer)
+
+
 # --- overlap ------------------------------------------------------------------------------------
 
 def household_program_counts(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
@@ -117,6 +155,14 @@ def household_program_counts(conn: Connection, year: int, scope: Scope, regency_
 
 def village_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
     """Per village with scoped households: households and how many receive 0, 1, 2, 3+ programs."""
+    if kept_scope(scope):
+        k = _kept_rows(conn, VM, year, scope, regency_id)
+        query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
+                        _int_sum(k.c.households).label("households"),
+                        *(_int_sum(k.c[c]).label(c) for c in ("programs_0", "programs_1", "programs_2",
+                                                               "programs_3plus")))
+                 .group_by(k.c.village_id, k.c.village_code, k.c.village_name).order_by(k.c.village_code))
+        return conn.execute(query).mappings().all()
     counts = _program_counts(year, scope, regency_id).subquery()
     query = (select(Village.id.label("village_id"), Village.code, Village.name,
                     func.count().label("households"),
@@ -132,18 +178,27 @@ def village_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optio
 def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None, dates=None):
     """Rows (program_a, code_a, program_b, code_b, households): scoped households receiving
     both programs (a <= b; the diagonal is each program's households)."""
-    households = _households(scope, regency_id).subquery("h")
-    enrolments = (_counted_enrolments(year, scope, dates)
-                  .where(Enrolment.household_id.in_(select(households.c.household_id)))
-                  .distinct().subquery("e"))
-    a, b = enrolments.alias("a"), enrolments.alias("b")
     pa, pb = Program.__table__.alias("pa"), Program.__table__.alias("pb")
-    query = (select(a.c.program_id.label("program_a"), pa.c.code.label("code_a"),
-                    b.c.program_id.label("program_b"), pb.c.code.label("code_b"),
-                    func.count(distinct(a.c.household_id)).label("households"))
-             .select_from(a.join(b, and_(a.c.household_id == b.c.household_id, a.c.program_id <= b.c.program_id))
-                          .join(pa, pa.c.id == a.c.program_id).join(pb, pb.c.id == b.c.program_id))
-             .group_by(a.c.program_id, pa.c.code, b.c.program_id, pb.c.code)
+    if kept_scope(scope, dates):
+        k = _kept_rows(conn, VPP, year, scope, regency_id)
+        pairs = (select(k.c.program_a, k.c.program_b, _int_sum(k.c.households).label("households"))
+                 .group_by(k.c.program_a, k.c.program_b).subquery("p"))
+    else:
+        # Each (household, program) once first, then the pairs: a self-join of two DISTINCT
+        # sets, with the regency filter on the villages (no per-household IN list).
+        households = _households(scope, regency_id).subquery("h")
+        enrolments = (_counted_enrolments(year, scope, dates)
+                      .join(households, households.c.household_id == Enrolment.household_id)
+                      .distinct().subquery("e"))
+        a, b = enrolments.alias("a"), enrolments.alias("b")
+        pairs = (select(a.c.program_id.label("program_a"), b.c.program_id.label("program_b"),
+                        func.count().label("households"))
+                 .select_from(a.join(b, and_(a.c.household_id == b.c.household_id,
+                                             a.c.program_id <= b.c.program_id)))
+                 .group_by(a.c.program_id, b.c.program_id).subquery("p"))
+    query = (select(pairs.c.program_a, pa.c.code.label("code_a"), pairs.c.program_b, pb.c.code.label("code_b"),
+                    pairs.c.households)
+             .join(pa, pa.c.id == pairs.c.program_a).join(pb, pb.c.id == pairs.c.program_b)
              .order_by(pa.c.code, pb.c.code))
     return conn.execute(query).mappings().all()
 
@@ -205,6 +260,14 @@ def gaps_by_village(conn: Connection, year: int, scope: Scope, max_desil: int = 
                     regency_id: Optional[int] = None):
     """Per village: households with desil <= max_desil inside the year's priority zones that
     have no counted enrolment in the year (each household once, whatever its zones)."""
+    if kept_scope(scope):
+        k = _kept_rows(conn, VM, year, scope, regency_id)
+        gaps = _int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil)
+        query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
+                        gaps.label("gap_households"))
+                 .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(gaps > 0)
+                 .order_by(k.c.village_code))
+        return conn.execute(query).mappings().all()
     gaps = _gap_households(year, scope, max_desil, regency_id).subquery()
     query = (select(Village.id.label("village_id"), Village.code, Village.name,
                     func.count(distinct(gaps.c.household_id)).label("gap_households"))
@@ -234,6 +297,19 @@ def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int =
     """Per village with scoped households: households, desil-1 households, households
     reached (1+ program) and coverage %, households with 2+ programs, and gap households.
     The map colours villages by one of desil1 / coverage / multi_program / gaps."""
+    if kept_scope(scope):
+        k = _kept_rows(conn, VM, year, scope, regency_id)
+        households = _int_sum(k.c.households)
+        reached = _int_sum(k.c.households - k.c.programs_0)
+        query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
+                        households.label("households"), _int_sum(k.c.households, k.c.desil == 1).label("desil1"),
+                        reached.label("reached"),
+                        func.round(cast(100.0 * reached / households, Numeric), 1).label("coverage"),
+                        _int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
+                        _int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
+                 .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(households > 0)
+                 .order_by(k.c.village_code))
+        return conn.execute(query).mappings().all()
     counts = _program_counts(year, scope, regency_id).subquery("c")
     gaps = _gap_households(year, scope, max_desil, regency_id).subquery("g")
     gap_counts = (select(gaps.c.village_id, func.count(distinct(gaps.c.household_id)).label("gaps"))

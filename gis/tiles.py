@@ -31,10 +31,12 @@ from typing import Optional
 from sqlalchemy import Float, Integer, cast, distinct, func, literal_column, select, text
 from sqlalchemy.engine import Connection
 
-from app.models.areas import Village
-from app.models.households import Household
+from app.models.areas import District, Village
+from app.models.households import Enrolment, Household
+from app.models.measures import village_measure as VM
+from app.models.programs import Program
 from app.security.scope import POSITION_SLACK, Scope, in_scope, position
-from gis import queries
+from gis import measures, queries
 
 EXTENT = 4096
 BUFFER = 64
@@ -81,7 +83,7 @@ def household_tile(conn: Connection, scope: Scope, z: int, x: int, y: int, year:
     check_tile(z, x, y)
     if z >= RAW_MIN_ZOOM:
         return _household_points(conn, scope, z, x, y, year)
-    return _household_villages(conn, scope, z, x, y)
+    return _household_villages(conn, scope, z, x, y, year)
 
 
 def _household_points(conn, scope, z, x, y, year) -> bytes:
@@ -91,9 +93,16 @@ def _household_points(conn, scope, z, x, y, year) -> bytes:
         search = func.ST_Expand(search, POSITION_SLACK)
     h = (select(Household.id, Household.desil, Household.location)
          .where(Household.location.op("&&")(search), in_scope(Household, scope))).cte("h")
-    e = queries._counted_enrolments(year, scope).subquery("e")
+    # The households are scoped already, so their enrolments need only the program part of the
+    # scope (an OPD's own programs); the regency rule per enrolment would hash every household
+    # of the regency on every tile, even an empty one.
+    e = (select(Enrolment.household_id, Enrolment.program_id)
+         .where(Enrolment.household_id.in_(select(h.c.id)), Enrolment.year == year,
+                Enrolment.status.in_(queries.COUNTED_STATUSES))).subquery("e")
+    if scope.kind == "agency":
+        e = select(e).where(e.c.program_id.in_(select(Program.id).where(Program.agency_id == scope.agency_id))).subquery("ea")
     p = (select(e.c.household_id, func.count(distinct(e.c.program_id)).label("programs"))
-         .where(e.c.household_id.in_(select(h.c.id))).group_by(e.c.household_id).subquery("p"))
+         .group_by(e.c.household_id).subquery("p"))
     point = func.ST_Transform(position(h.c.location, scope), 3857)
     rows = (select(func.ST_AsMVTGeom(point, env, EXTENT, BUFFER, True).label("geom"),
                    h.c.id, h.c.desil, cast(func.coalesce(p.c.programs, 0), Integer).label("programs"))
@@ -106,7 +115,7 @@ def _tile_box_3857(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return -WORLD + x * size, WORLD - (y + 1) * size, -WORLD + (x + 1) * size, WORLD - y * size
 
 
-def _household_villages(conn, scope, z, x, y) -> bytes:
+def _household_villages(conn, scope, z, x, y, year) -> bytes:
     """Per-village counts: one point per village (its ST_PointOnSurface) with its code, the number of
     scoped households declared in it and those of desil 1. A village belongs to the one
     tile holding its point (half-open bounds), so counts add up across tiles. Reads only
@@ -118,10 +127,23 @@ def _household_villages(conn, scope, z, x, y) -> bytes:
             .where(Village.geom.op("&&")(_search_envelope(z, x, y, 0.0)))).cte("near")
     px, py = func.ST_X(near.c.p), func.ST_Y(near.c.p)
     own = (select(near).where(px >= xmin, px < xmax, py > ymin, py <= ymax)).cte("own")
-    counts = (select(Household.village_id, func.count().label("count"),
-                     func.count().filter(Household.desil == 1).label("desil1"))
-              .where(Household.village_id.in_(select(own.c.id)), in_scope(Household, scope))
-              .group_by(Household.village_id)).subquery("c")
+    if queries.kept_scope(scope):  # the kept per-village counts (gis/measures.py): no household row read
+        measures.ensure_current(conn, year)
+        kept = (select(VM.c.village_id, VM.c.households, VM.c.desil).where(VM.c.year == year)
+                .where(VM.c.village_id.in_(select(own.c.id))))
+        if scope.kind == "regency":
+            kept = kept.where(VM.c.village_id.in_(
+                select(Village.id).join(District, District.id == Village.district_id)
+                .where(District.regency_id == scope.regency_id)))
+        kept = kept.subquery("k")
+        counts = (select(kept.c.village_id, func.sum(kept.c.households).label("count"),
+                         func.coalesce(func.sum(kept.c.households).filter(kept.c.desil == 1), 0).label("desil1"))
+                  .group_by(kept.c.village_id).subquery("c"))
+    else:
+        counts = (select(Household.village_id, func.count().label("count"),
+                         func.count().filter(Household.desil == 1).label("desil1"))
+                  .where(Household.village_id.in_(select(own.c.id)), in_scope(Household, scope))
+                  .group_by(Household.village_id)).subquery("c")
     rows = (select(func.ST_AsMVTGeom(own.c.p, _envelope(z, x, y), EXTENT, BUFFER, True).label("geom"),
                    own.c.id, own.c.code, cast(counts.c.count, Integer).label("count"),
                    cast(counts.c.desil1, Integer).label("desil1"))

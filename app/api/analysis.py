@@ -12,7 +12,7 @@ from flask_babel import gettext
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import protect
 
-from app.extensions import db
+from app.query_guard import guarded_connection
 from app.security.scope import current_scope
 from app.views import analysis as A
 from gis import queries
@@ -75,7 +75,7 @@ class AnalysisApi(BaseApi):
 
     def _answer(self, name: str, filter_names: tuple[str, ...]):
         """JSON of one answer, or its download with format=csv|xlsx."""
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = self._filters(conn, scope)
             fmt = self._format()
@@ -257,7 +257,7 @@ class AnalysisApi(BaseApi):
             403:
               $ref: '#/components/responses/403'
         """
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = self._filters(conn, scope)
             fmt = self._format()
@@ -328,7 +328,7 @@ class AnalysisApi(BaseApi):
             403:
               $ref: '#/components/responses/403'
         """
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = self._filters(conn, scope)
             fmt = self._format()

@@ -33,6 +33,7 @@ from sqlalchemy.orm import joinedload
 from app import exports
 from app.exports import Column
 from app.extensions import db
+from app.query_guard import guarded_connection
 from app.models.areas import District, Regency, Village
 from app.models.households import Household
 from app.models.programs import Program
@@ -352,7 +353,7 @@ def export_answer(name: str, fmt: str, filters: Filters, sep_arg: Optional[str] 
         raise FilterError(gettext("sep must be \",\" or \";\", not \"%(value)s\"", value=sep_arg[:20]))
     answer = ANSWERS[name]
     scope = current_scope()
-    conn = db.session.connection()
+    conn = guarded_connection()
     columns = answer.columns_for(conn, scope, filters)
     if answer.streamed:
         rows = _streamed_rows(answer, scope, filters)
@@ -501,7 +502,7 @@ class AnalysisView(_AnalysisPage):
     @expose("/overlap/")
     @has_access
     def overlap(self):
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         filters = self._filters(conn, scope)
         regencies = _table("overlap-regencies", conn, scope, filters,
                            total_keys=("households", "reached", "multi_program", "program_enrolments"))
@@ -516,7 +517,7 @@ class AnalysisView(_AnalysisPage):
     @expose("/gaps/")
     @has_access
     def gaps(self):
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         filters = self._filters(conn, scope)
         zones = _table("gaps-zones", conn, scope, filters, total_keys=())
         villages = _table("gaps-villages", conn, scope, filters, page_arg="page")
@@ -526,7 +527,7 @@ class AnalysisView(_AnalysisPage):
     @expose("/zones/")
     @has_access
     def zones(self):
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         filters = self._filters(conn, scope)
         # The min share is typed as a percentage on the screen (min_share_pct, default 1 %: a
         # village touching a zone along its border is not "in" it) and is a 0-1 fraction in
@@ -575,7 +576,7 @@ class AnalysisView(_AnalysisPage):
     def download(self, name: str, fmt: str):
         if name not in ANSWERS:
             abort(404)
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = parse_filters(request.args, conn, scope)
             return export_answer(name, fmt, filters, request.args.get("sep"))
@@ -601,7 +602,7 @@ class LocationCheckView(_AnalysisPage):
     @expose("/list/")
     @has_access
     def list(self):
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         filters = self._filters(conn, scope, LOCATION_PAGE_SIZE)
         total, rows = self._page(conn, scope, filters)
         rows = [{**r, "no_kk": mask_number(r["no_kk"], scope),
@@ -627,7 +628,7 @@ class LocationCheckView(_AnalysisPage):
     def geojson(self):
         """The listed households (same filters and page as the list) as GeoJSON: their points,
         declared villages and located villages. Scoped; No KK masked as on the list."""
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = parse_filters(request.args, conn, scope, LOCATION_PAGE_SIZE)
         except FilterError as exc:
@@ -650,7 +651,7 @@ class LocationCheckView(_AnalysisPage):
     @expose("/download/<fmt>")
     @has_access
     def download(self, fmt: str):
-        scope, conn = current_scope(), db.session.connection()
+        scope, conn = current_scope(), guarded_connection()
         try:
             filters = parse_filters(request.args, conn, scope)
             return export_answer("location-check", fmt, filters, request.args.get("sep"))

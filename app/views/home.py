@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from app.extensions import db
+from app.query_guard import guarded_connection
 from app.models.areas import District, Province, Regency, Village
 from app.models.tkpk import Agency
 from app.models.workflow import Complaint, UpdateRequest
@@ -104,7 +105,7 @@ class SinergiIndexView(IndexView):
         return self.render_template(self.index_template, **context)
 
     def _dashboard(self, scope: Scope) -> dict:
-        conn = db.session.connection()
+        conn = guarded_connection()
         year = _year_arg() or lp2kd.default_year(conn, scope)
         years = sorted(set(queries.analysis_years(conn, scope)) | {year}, reverse=True)
         board = dashboard(conn, scope, year)

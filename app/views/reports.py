@@ -28,6 +28,7 @@ from sqlalchemy import select
 from app import exports
 from app.exports import Column
 from app.extensions import db
+from app.query_guard import guarded_connection
 from app.models.areas import Regency
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, REQUEST_KINDS, REQUEST_STATES
 from app.security.scope import Scope, ScopeError, current_scope
@@ -443,7 +444,7 @@ def parse_choice(args, scope: Scope, form=None) -> Choice:
     """The report asked for, checked; defaults: the user's regency (or the province), the year
     of the analysis screens, the annual period."""
     source = form if form is not None else args
-    conn = db.session.connection()
+    conn = guarded_connection()
     area = (source.get("area") or "").strip()
     if not area:
         area = PROVINCE
@@ -475,12 +476,12 @@ def parse_choice(args, scope: Scope, form=None) -> Choice:
 def year_choices(scope: Scope, year: int) -> list[int]:
     from gis import queries
 
-    years = set(queries.analysis_years(db.session.connection(), scope)) | {year, dt.date.today().year}
+    years = set(queries.analysis_years(guarded_connection(), scope)) | {year, dt.date.today().year}
     return sorted(years, reverse=True)
 
 
 def _build(scope: Scope, choice: Choice) -> lp2kd.Report:
-    report = lp2kd.build_report(db.session.connection(), scope, choice.regency_id, choice.year, choice.period)
+    report = lp2kd.build_report(guarded_connection(), scope, choice.regency_id, choice.year, choice.period)
     report.area_name = choice.area_name  # "Province of Lampung" rather than the bare name
     return report
 
@@ -519,7 +520,7 @@ class Lp2kdView(BaseView):
             areas=area_choices(scope), years=year_choices(scope, choice.year), periods=list(PERIOD_LABELS.items()),
             period_title=_period_title(report), fmt=format_value, can_write=can_write,
             generated=dt.datetime.now(lp2kd.WIB).strftime("%Y-%m-%d %H:%M") + " WIB",
-            audit_head="{1}:{2}".format(*audit.head(db.session.connection())),
+            audit_head="{1}:{2}".format(*audit.head(guarded_connection())),
             numeric=exports.NUMERIC_KINDS, title=gettext("LP2KD report"))
 
     @expose("/")

@@ -1,0 +1,37 @@
+"""Per-village measures kept by gis/measures.py (schema: migrations 0010).
+
+Core tables, not ORM classes: nothing edits them row by row; gis/measures.py writes them set-based
+and the analysis, maps and tiles read them in SQL.
+"""
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
+
+MEASURE_COUNTS = ("households", "programs_0", "programs_1", "programs_2", "programs_3plus", "program_sum",
+                  "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah")
+
+village_measure = Table(
+    "village_measure", Model.metadata,
+    Column("year", Integer, primary_key=True),
+    Column("village_id", Integer, ForeignKey("village.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("desil", Integer, primary_key=True),
+    *(Column(c, Integer, nullable=False, server_default="0") for c in MEASURE_COUNTS),
+)
+
+village_program_pair = Table(
+    "village_program_pair", Model.metadata,
+    Column("year", Integer, primary_key=True),
+    Column("village_id", Integer, ForeignKey("village.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("program_a", Integer, ForeignKey("program.id", ondelete="CASCADE"), primary_key=True),
+    Column("program_b", Integer, ForeignKey("program.id", ondelete="CASCADE"), primary_key=True),
+    Column("households", Integer, nullable=False),
+)
+
+village_measure_year = Table("village_measure_year", Model.metadata, Column("year", Integer, primary_key=True))
+
+village_measure_dirty = Table(
+    "village_measure_dirty", Model.metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("village_id", Integer, nullable=False),
+)

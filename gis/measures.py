@@ -1,0 +1,147 @@
+"""Per-village measures, kept current instead of recomputed on every request.
+
+The tables (app/models/measures.py, migration 0010) hold per year, village and desil the
+households, their counted programs (0 / 1 / 2 / 3+ and the sum), gap households and location
+statuses, and per year and village the households of every program pair. Writes only mark
+villages dirty (statement triggers, in the writer's transaction); ``ensure_current`` refreshes
+the dirty villages, and adds a year not kept yet, before any reader reads. A reader therefore
+never sees a stale figure, and a write never pays for a recomputation.
+
+Why this is exact for every scope that reads it: an operator's (or a regional Pimpinan's)
+scope is "households declared in villages of regency R, their enrolments, zones of R or
+province-wide", so the figures of R's villages are the same rows the live query would count,
+with ``gaps_own`` (zones of the village's own regency or province-wide) instead of
+``gaps_all``. An OPD's scope counts only its agency's programs: it is not kept, and
+gis/queries.py computes it live.
+
+The rule of every figure is gis/queries.py's (counted statuses, the zone rule: the point
+inside the zone, or without a point the declared village more than half inside it);
+tests/integration/test_village_measures.py checks the kept rows against a from-scratch SQL.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app.models.measures import MEASURE_COUNTS
+
+COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")  # = gis.queries.COUNTED_STATUSES
+_LOCK = 0x5A1E_0010  # pg_advisory lock key: one refresh at a time (they delete and insert the same rows)
+
+# Households of the villages to compute (:villages NULL = all), with their regency.
+_COMPUTE = f"""
+WITH h AS MATERIALIZED (
+    SELECT h.id, h.village_id, h.desil, h.location, h.location_status, d.regency_id
+      FROM household h JOIN village v ON v.id = h.village_id JOIN district d ON d.id = v.district_id
+     WHERE CAST(:villages AS int[]) IS NULL OR h.village_id = ANY(CAST(:villages AS int[]))
+), base AS (
+    SELECT village_id, desil, count(*) AS households,
+           count(*) FILTER (WHERE location_status = 'tanpa_titik') AS tanpa_titik,
+           count(*) FILTER (WHERE location_status = 'beda_desa') AS beda_desa,
+           count(*) FILTER (WHERE location_status = 'di_luar_wilayah') AS di_luar_wilayah
+      FROM h GROUP BY village_id, desil
+), e AS MATERIALIZED (  -- each counted (year, household, program) once
+    SELECT DISTINCT e.year, e.household_id, e.program_id, h.village_id
+      FROM enrolment e JOIN h ON h.id = e.household_id
+     WHERE e.year = ANY(CAST(:years AS int[])) AND e.status IN {COUNTED_STATUSES}
+), per_household AS (
+    SELECT year, household_id, count(*) AS n FROM e GROUP BY year, household_id
+), reach AS (
+    SELECT p.year, h.village_id, h.desil,
+           count(*) FILTER (WHERE p.n = 1) AS programs_1, count(*) FILTER (WHERE p.n = 2) AS programs_2,
+           count(*) FILTER (WHERE p.n >= 3) AS programs_3plus, sum(p.n) AS program_sum
+      FROM per_household p JOIN h ON h.id = p.household_id GROUP BY p.year, h.village_id, h.desil
+), zone_members AS (
+    SELECT z.year, h.id AS household_id, (z.regency_id IS NULL OR z.regency_id = h.regency_id) AS own
+      FROM priority_zone z JOIN h ON ST_Intersects(z.geom, h.location)
+     WHERE z.year = ANY(CAST(:years AS int[]))
+    UNION ALL
+    SELECT z.year, h.id, (z.regency_id IS NULL OR z.regency_id = h.regency_id)
+      FROM h JOIN village v ON v.id = h.village_id JOIN priority_zone z ON ST_Intersects(z.geom, v.geom)
+     WHERE h.location IS NULL AND z.year = ANY(CAST(:years AS int[]))
+       AND ST_Area(ST_Intersection(z.geom, v.geom)) / nullif(ST_Area(v.geom), 0) > 0.5
+), gaps AS (
+    SELECT m.year, h.village_id, h.desil, count(*) AS gaps_all, count(*) FILTER (WHERE m.own) AS gaps_own
+      FROM (SELECT year, household_id, bool_or(own) AS own FROM zone_members GROUP BY year, household_id) m
+      JOIN h ON h.id = m.household_id
+     WHERE NOT EXISTS (SELECT 1 FROM per_household p WHERE p.year = m.year AND p.household_id = m.household_id)
+     GROUP BY m.year, h.village_id, h.desil
+), measures AS (
+    INSERT INTO village_measure (year, village_id, desil, {", ".join(MEASURE_COUNTS)})
+    SELECT y.year, b.village_id, b.desil, b.households,
+           b.households - coalesce(r.programs_1 + r.programs_2 + r.programs_3plus, 0),
+           coalesce(r.programs_1, 0), coalesce(r.programs_2, 0), coalesce(r.programs_3plus, 0),
+           coalesce(r.program_sum, 0), coalesce(g.gaps_all, 0), coalesce(g.gaps_own, 0),
+           b.tanpa_titik, b.beda_desa, b.di_luar_wilayah
+      FROM base b CROSS JOIN unnest(CAST(:years AS int[])) AS y(year)
+      LEFT JOIN reach r ON r.year = y.year AND r.village_id = b.village_id AND r.desil = b.desil
+      LEFT JOIN gaps g ON g.year = y.year AND g.village_id = b.village_id AND g.desil = b.desil
+    RETURNING 1  -- a data-modifying WITH runs to completion whether or not it is read
+)
+INSERT INTO village_program_pair (year, village_id, program_a, program_b, households)
+SELECT a.year, a.village_id, a.program_id, b.program_id, count(*)
+  FROM e a JOIN e b ON b.year = a.year AND b.household_id = a.household_id AND b.program_id >= a.program_id
+ GROUP BY a.year, a.village_id, a.program_id, b.program_id
+"""
+
+
+def _compute(conn: Connection, years: Sequence[int], villages: Optional[Sequence[int]]) -> None:
+    """Replace the kept rows of ``years`` x ``villages`` (None: every village) by fresh ones."""
+    params = {"years": list(years), "villages": None if villages is None else list(villages)}
+    for table in ("village_measure", "village_program_pair"):
+        conn.execute(text(f"DELETE FROM {table} WHERE year = ANY(CAST(:years AS int[])) AND "
+                          f"(CAST(:villages AS int[]) IS NULL OR village_id = ANY(CAST(:villages AS int[])))"),
+                     params)
+    conn.execute(text(_COMPUTE), params)
+
+
+def _stale(conn: Connection, year: Optional[int]) -> bool:
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM village_measure_dirty) OR "
+        "(CAST(:year AS int) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM village_measure_year WHERE year = :year))"),
+        {"year": year}).scalar())
+
+
+def refresh(conn: Connection, year: Optional[int] = None) -> None:
+    """Bring the kept measures up to date on ``conn`` (in its transaction): recompute the
+    dirty villages for every kept year, and compute ``year`` for every village when it is not
+    kept yet. Waits for a refresh running elsewhere (the lock ends with the transaction)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    kept = list(conn.execute(text("SELECT year FROM village_measure_year ORDER BY year")).scalars())
+    if year is not None and year not in kept:
+        _compute(conn, [year], None)
+        conn.execute(text("INSERT INTO village_measure_year (year) VALUES (:y)"), {"y": year})
+    # Only the marks this statement sees: a writer still open keeps its own for the next refresh.
+    dirty = sorted(set(conn.execute(text("DELETE FROM village_measure_dirty RETURNING village_id")).scalars()))
+    if dirty and kept:
+        _compute(conn, kept, dirty)
+
+
+def refresh_all(conn: Connection) -> None:
+    """Recompute every kept year for every village (after a bulk load, or to repair)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    conn.execute(text("DELETE FROM village_measure_dirty"))
+    kept = list(conn.execute(text("SELECT year FROM village_measure_year ORDER BY year")).scalars())
+    if kept:
+        _compute(conn, kept, None)
+
+
+def ensure_current(conn: Connection, year: Optional[int] = None) -> None:
+    """Make the kept measures current (and ``year`` kept) for a reader on ``conn``.
+
+    The refresh runs on a connection of its own and commits, so the next request finds the
+    work done (a reader's own transaction is rolled back at the end of a GET). If that cannot
+    take the lock at once, or ``conn``'s transaction has uncommitted writes of its own that the
+    other connection cannot see, it is done once more inside ``conn``'s transaction."""
+    if not _stale(conn, year):
+        return
+    timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+    with conn.engine.connect() as side, side.begin():
+        side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
+                     {"t": timeout})
+        if side.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
+            refresh(side, year)
+    if _stale(conn, year):
+        refresh(conn, year)
