@@ -118,7 +118,7 @@ def kept_scope(scope: Scope, dates=None) -> bool:
     return scope.kind in ("all", "regency") and dates is None
 
 
-def _kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int]):
+def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int]):
     """``table``'s rows of the year, limited to the villages of the scope's regency and of
     ``regency_id``, joined to their village and district; refreshed first."""
     measures.ensure_current(conn, year)
@@ -137,7 +137,7 @@ def _kept_gaps(k, scope: Scope):
     return k.c.gaps_all if scope.kind == "all" else k.c.gaps_own
 
 
-def _int_sum(column, *where):
+def int_sum(column, *where):
     total = func.sum(column)
     if where:
         total = total.filter(*where)
@@ -156,10 +156,10 @@ def household_program_counts(conn: Connection, year: int, scope: Scope, regency_
 def village_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
     """Per village with scoped households: households and how many receive 0, 1, 2, 3+ programs."""
     if kept_scope(scope):
-        k = _kept_rows(conn, VM, year, scope, regency_id)
+        k = kept_rows(conn, VM, year, scope, regency_id)
         query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
-                        _int_sum(k.c.households).label("households"),
-                        *(_int_sum(k.c[c]).label(c) for c in ("programs_0", "programs_1", "programs_2",
+                        int_sum(k.c.households).label("households"),
+                        *(int_sum(k.c[c]).label(c) for c in ("programs_0", "programs_1", "programs_2",
                                                                "programs_3plus")))
                  .group_by(k.c.village_id, k.c.village_code, k.c.village_name).order_by(k.c.village_code))
         return conn.execute(query).mappings().all()
@@ -180,8 +180,8 @@ def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Option
     both programs (a <= b; the diagonal is each program's households)."""
     pa, pb = Program.__table__.alias("pa"), Program.__table__.alias("pb")
     if kept_scope(scope, dates):
-        k = _kept_rows(conn, VPP, year, scope, regency_id)
-        pairs = (select(k.c.program_a, k.c.program_b, _int_sum(k.c.households).label("households"))
+        k = kept_rows(conn, VPP, year, scope, regency_id)
+        pairs = (select(k.c.program_a, k.c.program_b, int_sum(k.c.households).label("households"))
                  .group_by(k.c.program_a, k.c.program_b).subquery("p"))
     else:
         # Each (household, program) once first, then the pairs: a self-join of two DISTINCT
@@ -261,8 +261,8 @@ def gaps_by_village(conn: Connection, year: int, scope: Scope, max_desil: int = 
     """Per village: households with desil <= max_desil inside the year's priority zones that
     have no counted enrolment in the year (each household once, whatever its zones)."""
     if kept_scope(scope):
-        k = _kept_rows(conn, VM, year, scope, regency_id)
-        gaps = _int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil)
+        k = kept_rows(conn, VM, year, scope, regency_id)
+        gaps = int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil)
         query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
                         gaps.label("gap_households"))
                  .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(gaps > 0)
@@ -298,15 +298,15 @@ def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int =
     reached (1+ program) and coverage %, households with 2+ programs, and gap households.
     The map colours villages by one of desil1 / coverage / multi_program / gaps."""
     if kept_scope(scope):
-        k = _kept_rows(conn, VM, year, scope, regency_id)
-        households = _int_sum(k.c.households)
-        reached = _int_sum(k.c.households - k.c.programs_0)
+        k = kept_rows(conn, VM, year, scope, regency_id)
+        households = int_sum(k.c.households)
+        reached = int_sum(k.c.households - k.c.programs_0)
         query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
-                        households.label("households"), _int_sum(k.c.households, k.c.desil == 1).label("desil1"),
+                        households.label("households"), int_sum(k.c.households, k.c.desil == 1).label("desil1"),
                         reached.label("reached"),
                         func.round(cast(100.0 * reached / households, Numeric), 1).label("coverage"),
-                        _int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
-                        _int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
+                        int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
+                        int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
                  .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(households > 0)
                  .order_by(k.c.village_code))
         return conn.execute(query).mappings().all()

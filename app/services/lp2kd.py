@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
 from app.models.households import Enrolment
+from app.models.measures import village_measure as VM
 from app.models.programs import CLUSTERS, Program
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.models.workflow import REPORT_PERIODS, Complaint, Lp2kdNote, UpdateRequest
@@ -354,13 +355,20 @@ def desil_coverage(conn, scope: Scope, regency_id: Optional[int], year: int,
     """Coverage of desil 1-4: per desil households, reached (1+ program), multi_program (2+),
     programs_3plus and coverage %, then a total row (desil None). The LP2KD report and the
     dashboard both show it."""
-    counts = program_counts(year, scope, regency_id, dates).subquery("c")
-    found = {r["desil"]: dict(r) for r in conn.execute(
-        select(counts.c.desil, func.count().label("households"),
-               func.count().filter(counts.c.programs >= 1).label("reached"),
-               func.count().filter(counts.c.programs >= 2).label("multi_program"),
-               func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
-        .group_by(counts.c.desil)).mappings()}
+    if gq.kept_scope(scope, dates):  # the kept per-village measures (gis/measures.py), summed
+        k = gq.kept_rows(conn, VM, year, scope, regency_id)
+        query = select(k.c.desil, gq.int_sum(k.c.households).label("households"),
+                       gq.int_sum(k.c.households - k.c.programs_0).label("reached"),
+                       gq.int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
+                       gq.int_sum(k.c.programs_3plus).label("programs_3plus")).group_by(k.c.desil)
+    else:
+        counts = program_counts(year, scope, regency_id, dates).subquery("c")
+        query = (select(counts.c.desil, func.count().label("households"),
+                        func.count().filter(counts.c.programs >= 1).label("reached"),
+                        func.count().filter(counts.c.programs >= 2).label("multi_program"),
+                        func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
+                 .group_by(counts.c.desil))
+    found = {r["desil"]: dict(r) for r in conn.execute(query).mappings()}
     coverage = []
     for d in (1, 2, 3, 4):
         r = found.get(d, dict(desil=d, households=0, reached=0, multi_program=0, programs_3plus=0))
