@@ -1,12 +1,13 @@
 """Per-village measures kept by gis/measures.py (schema: migrations 0010).
 
 Core tables, not ORM classes: nothing edits them row by row; gis/measures.py writes them set-based
-and the analysis, maps and tiles read them in SQL.
+and the analysis, maps and tiles read them in SQL. Derived rows, so no foreign keys (the
+migration says why).
 """
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
+from sqlalchemy import BigInteger, Column, Integer, Table
 
 MEASURE_COUNTS = ("households", "programs_0", "programs_1", "programs_2", "programs_3plus", "program_sum",
                   "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah")
@@ -14,7 +15,7 @@ MEASURE_COUNTS = ("households", "programs_0", "programs_1", "programs_2", "progr
 village_measure = Table(
     "village_measure", Model.metadata,
     Column("year", Integer, primary_key=True),
-    Column("village_id", Integer, ForeignKey("village.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("village_id", Integer, primary_key=True, index=True),
     Column("desil", Integer, primary_key=True),
     *(Column(c, Integer, nullable=False, server_default="0") for c in MEASURE_COUNTS),
 )
@@ -22,9 +23,9 @@ village_measure = Table(
 village_program_pair = Table(
     "village_program_pair", Model.metadata,
     Column("year", Integer, primary_key=True),
-    Column("village_id", Integer, ForeignKey("village.id", ondelete="CASCADE"), primary_key=True, index=True),
-    Column("program_a", Integer, ForeignKey("program.id", ondelete="CASCADE"), primary_key=True),
-    Column("program_b", Integer, ForeignKey("program.id", ondelete="CASCADE"), primary_key=True),
+    Column("village_id", Integer, primary_key=True, index=True),
+    Column("program_a", Integer, primary_key=True),
+    Column("program_b", Integer, primary_key=True),
     Column("households", Integer, nullable=False),
 )
 
