@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from app.models.measures import MEASURE_COUNTS
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")  # = gis.queries.COUNTED_STATUSES
+KEPT_TABLES = ("village_measure", "village_program_pair", "village_program", "zone_village_measure")
 _LOCK = 0x5A1E_0010  # pg_advisory lock key: one refresh at a time (they delete and insert the same rows)
 
 # Households of the villages to compute (:villages NULL = all), with their regency.
@@ -42,34 +43,44 @@ WITH h AS MATERIALIZED (  -- no geometry here: 1 M points would be copied for no
            count(*) FILTER (WHERE location_status = 'beda_desa') AS beda_desa,
            count(*) FILTER (WHERE location_status = 'di_luar_wilayah') AS di_luar_wilayah
       FROM h GROUP BY village_id, desil
-), per_household AS MATERIALIZED (
+), e AS MATERIALIZED (
     -- (household, program, year) is unique (uq_enrolment_household_program_year): no DISTINCT
-    SELECT e.year, e.household_id, h.village_id, h.desil,
-           array_agg(e.program_id ORDER BY e.program_id) AS programs, count(*) AS n
-      FROM enrolment e JOIN h ON h.id = e.household_id
+    SELECT e.year, e.household_id, e.program_id, e.benefit_value, p.cluster, h.village_id, h.desil
+      FROM enrolment e JOIN h ON h.id = e.household_id JOIN program p ON p.id = e.program_id
      WHERE e.year = ANY(CAST(:years AS int[])) AND e.status IN {COUNTED_STATUSES}
-     GROUP BY e.year, e.household_id, h.village_id, h.desil
+), per_household AS MATERIALIZED (
+    SELECT year, household_id, village_id, desil, array_agg(program_id ORDER BY program_id) AS programs,
+           count(*) AS n, sum(benefit_value) AS benefit_value, array_agg(cluster) AS clusters
+      FROM e GROUP BY year, household_id, village_id, desil
 ), reach AS (
     SELECT year, village_id, desil,
            count(*) FILTER (WHERE n = 1) AS programs_1, count(*) FILTER (WHERE n = 2) AS programs_2,
-           count(*) FILTER (WHERE n >= 3) AS programs_3plus, sum(n) AS program_sum
+           count(*) FILTER (WHERE n >= 3) AS programs_3plus, sum(n) AS program_sum,
+           sum(benefit_value) AS benefit_value, count(*) FILTER (WHERE 1 = ANY(clusters)) AS cluster_1,
+           count(*) FILTER (WHERE 2 = ANY(clusters)) AS cluster_2,
+           count(*) FILTER (WHERE 3 = ANY(clusters)) AS cluster_3
       FROM per_household GROUP BY year, village_id, desil
+), programs AS (
+    INSERT INTO village_program (year, village_id, program_id, households, benefit_value)
+    SELECT year, village_id, program_id, count(*), coalesce(sum(benefit_value), 0)
+      FROM e GROUP BY year, village_id, program_id
+    RETURNING 1
 ), village_zones AS MATERIALIZED (
     -- zones holding more than half of a village, for its households without a point; only the
     -- villages asked for (the intersection areas are the costly part)
-    SELECT z.year, z.regency_id, v.id AS village_id
+    SELECT z.year, z.id AS zone_id, z.regency_id, v.id AS village_id
       FROM village v JOIN priority_zone z ON ST_Intersects(z.geom, v.geom)
      WHERE z.year = ANY(CAST(:years AS int[]))
        AND (CAST(:villages AS int[]) IS NULL OR v.id = ANY(CAST(:villages AS int[])))
        AND ST_Area(ST_Intersection(z.geom, v.geom)) / nullif(ST_Area(v.geom), 0) > 0.5
 ), zone_members AS (
     -- from each zone into the households' GiST index (a handful of zones, a million points)
-    SELECT z.year, hh.id AS household_id, z.regency_id AS zone_regency
+    SELECT z.year, z.id AS zone_id, hh.id AS household_id, z.regency_id AS zone_regency
       FROM priority_zone z JOIN household hh ON ST_Intersects(z.geom, hh.location)
      WHERE z.year = ANY(CAST(:years AS int[]))
        AND (CAST(:villages AS int[]) IS NULL OR hh.village_id = ANY(CAST(:villages AS int[])))
     UNION ALL
-    SELECT vz.year, hh.id, vz.regency_id
+    SELECT vz.year, vz.zone_id, hh.id, vz.regency_id
       FROM household hh JOIN village_zones vz ON vz.village_id = hh.village_id
      WHERE hh.location IS NULL
        AND (CAST(:villages AS int[]) IS NULL OR hh.village_id = ANY(CAST(:villages AS int[])))
@@ -81,13 +92,21 @@ WITH h AS MATERIALIZED (  -- no geometry here: 1 M points would be copied for no
       JOIN h ON h.id = m.household_id
      WHERE NOT EXISTS (SELECT 1 FROM per_household p WHERE p.year = m.year AND p.household_id = m.household_id)
      GROUP BY m.year, h.village_id, h.desil
+), zones AS (
+    INSERT INTO zone_village_measure (year, zone_id, village_id, desil, households, gaps)
+    SELECT m.year, m.zone_id, h.village_id, h.desil, count(*), count(*) FILTER (WHERE p.household_id IS NULL)
+      FROM zone_members m JOIN h ON h.id = m.household_id
+      LEFT JOIN per_household p ON p.year = m.year AND p.household_id = m.household_id
+     GROUP BY m.year, m.zone_id, h.village_id, h.desil
+    RETURNING 1
 ), measures AS (
-    INSERT INTO village_measure (year, village_id, desil, {", ".join(MEASURE_COUNTS)})
+    INSERT INTO village_measure (year, village_id, desil, {", ".join(MEASURE_COUNTS)}, benefit_value)
     SELECT y.year, b.village_id, b.desil, b.households,
            b.households - coalesce(r.programs_1 + r.programs_2 + r.programs_3plus, 0),
            coalesce(r.programs_1, 0), coalesce(r.programs_2, 0), coalesce(r.programs_3plus, 0),
            coalesce(r.program_sum, 0), coalesce(g.gaps_all, 0), coalesce(g.gaps_own, 0),
-           b.tanpa_titik, b.beda_desa, b.di_luar_wilayah
+           b.tanpa_titik, b.beda_desa, b.di_luar_wilayah, coalesce(r.cluster_1, 0), coalesce(r.cluster_2, 0),
+           coalesce(r.cluster_3, 0), coalesce(r.benefit_value, 0)
       FROM base b CROSS JOIN unnest(CAST(:years AS int[])) AS y(year)
       LEFT JOIN reach r ON r.year = y.year AND r.village_id = b.village_id AND r.desil = b.desil
       LEFT JOIN gaps g ON g.year = y.year AND g.village_id = b.village_id AND g.desil = b.desil
@@ -112,7 +131,7 @@ def _compute(conn: Connection, years: Sequence[int], villages: Optional[Sequence
     # A full year hashes a million households and two million enrolments: at the default 4 MB
     # every hash and sort spills to disk (measured at 1 M households: 73 s, 41 s with 256 MB).
     conn.execute(text("SELECT set_config('work_mem', '256MB', true)"))
-    for table in ("village_measure", "village_program_pair"):
+    for table in KEPT_TABLES:
         conn.execute(text(f"DELETE FROM {table} WHERE year = ANY(CAST(:years AS int[])) AND "
                           f"(CAST(:villages AS int[]) IS NULL OR village_id = ANY(CAST(:villages AS int[])))"),
                      params)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
-from app.models.measures import village_measure as VM, village_program_pair as VPP
+from app.models.measures import village_measure as VM, village_program_pair as VPP, zone_village_measure as ZVM
 from app.models.programs import Program
 from app.models.zones import PriorityZone
 from app.security.scope import Scope, in_scope, position
@@ -131,6 +131,14 @@ def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Opti
     return query.subquery("k")
 
 
+def kept_zone_rows(conn: Connection, year: int, scope: Scope, regency_id: Optional[int]):
+    """The kept per zone, village and desil rows of the year (households inside the zone, gap
+    households among them), villages limited as in ``kept_rows``, zones to the scoped ones."""
+    k = kept_rows(conn, ZVM, year, scope, regency_id)
+    return (select(k).where(k.c.zone_id.in_(select(PriorityZone.id).where(in_scope(PriorityZone, scope))))
+            .subquery("kz"))
+
+
 def _kept_gaps(k, scope: Scope):
     """Gap households of the kept rows: any zone for a province-wide scope, the zones an
     operator's scope sees (own regency or province-wide) otherwise."""
@@ -206,6 +214,17 @@ def program_matrix(conn: Connection, year: int, scope: Scope, regency_id: Option
 def regency_overlap(conn: Connection, year: int, scope: Scope, regency_id: Optional[int] = None):
     """Per regency (or the one ``regency_id``): scoped households, households reached (1+
     program), with 2+ programs, and the number of counted enrolments."""
+    if kept_scope(scope):
+        k = kept_rows(conn, VM, year, scope, regency_id)
+        per_regency = (select(k.c.regency_id, int_sum(k.c.households).label("households"),
+                              int_sum(k.c.households - k.c.programs_0).label("reached"),
+                              int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
+                              int_sum(k.c.program_sum).label("program_enrolments"))
+                       .group_by(k.c.regency_id).subquery("r"))
+        query = (select(Regency.id.label("regency_id"), Regency.code, Regency.name, per_regency.c.households,
+                        per_regency.c.reached, per_regency.c.multi_program, per_regency.c.program_enrolments)
+                 .join(per_regency, per_regency.c.regency_id == Regency.id).order_by(Regency.code))
+        return conn.execute(query).mappings().all()
     counts = _program_counts(year, scope, regency_id).subquery()
     query = (select(Regency.id.label("regency_id"), Regency.code, Regency.name,
                     func.count().label("households"),
@@ -278,8 +297,17 @@ def gaps_by_village(conn: Connection, year: int, scope: Scope, max_desil: int = 
 def gaps_by_zone(conn: Connection, year: int, scope: Scope, max_desil: int = 1, regency_id: Optional[int] = None):
     """Per scoped zone of the year: its households with desil <= max_desil and no counted
     enrolment in the year (zones without any gap are listed with 0)."""
-    gaps = _gap_households(year, scope, max_desil, regency_id).subquery()
     zones = _zones(scope, year).subquery("z")
+    if kept_scope(scope):
+        kz = kept_zone_rows(conn, year, scope, regency_id)
+        per_zone = (select(kz.c.zone_id, int_sum(kz.c.gaps, kz.c.desil <= max_desil).label("gaps"))
+                    .group_by(kz.c.zone_id).subquery("pz"))
+        query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"),
+                        func.coalesce(per_zone.c.gaps, 0).label("gap_households"))
+                 .select_from(zones.outerjoin(per_zone, per_zone.c.zone_id == zones.c.id))
+                 .order_by(zones.c.name))
+        return conn.execute(query).mappings().all()
+    gaps = _gap_households(year, scope, max_desil, regency_id).subquery()
     query = (select(zones.c.id.label("zone_id"), zones.c.name.label("zone_name"),
                     func.count(distinct(gaps.c.household_id)).label("gap_households"))
              .select_from(zones.outerjoin(gaps, gaps.c.zone_id == zones.c.id))

@@ -9,8 +9,11 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from sqlalchemy import BigInteger, Column, Integer, Table
 
+from app.models.programs import MONEY
+
 MEASURE_COUNTS = ("households", "programs_0", "programs_1", "programs_2", "programs_3plus", "program_sum",
-                  "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah")
+                  "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah", "cluster_1", "cluster_2",
+                  "cluster_3")
 
 village_measure = Table(
     "village_measure", Model.metadata,
@@ -18,6 +21,26 @@ village_measure = Table(
     Column("village_id", Integer, primary_key=True, index=True),
     Column("desil", Integer, primary_key=True),
     *(Column(c, Integer, nullable=False, server_default="0") for c in MEASURE_COUNTS),
+    Column("benefit_value", MONEY, nullable=False, server_default="0"),
+)
+
+village_program = Table(
+    "village_program", Model.metadata,
+    Column("year", Integer, primary_key=True),
+    Column("village_id", Integer, primary_key=True, index=True),
+    Column("program_id", Integer, primary_key=True),
+    Column("households", Integer, nullable=False),
+    Column("benefit_value", MONEY, nullable=False),
+)
+
+zone_village_measure = Table(
+    "zone_village_measure", Model.metadata,
+    Column("year", Integer, primary_key=True),
+    Column("zone_id", Integer, primary_key=True),
+    Column("village_id", Integer, primary_key=True, index=True),
+    Column("desil", Integer, primary_key=True),
+    Column("households", Integer, nullable=False),
+    Column("gaps", Integer, nullable=False),
 )
 
 village_program_pair = Table(

@@ -5,7 +5,9 @@
 of the year with no counted program; ``gaps_all`` for any zone, ``gaps_own`` for zones of the
 village's own regency or province-wide ones, which is what an operator's scope sees) and the
 location statuses. ``village_program_pair`` holds, per year and village, the households that
-receive both programs of a pair (the overlap matrix). Both are filled and refreshed by
+receive both programs of a pair (the overlap matrix), ``village_program`` per program the
+households and the benefit value (Rp), ``zone_village_measure`` per zone, village and desil the
+households inside the zone and the gap households among them (the zone rule of gis/queries.py). Both are filled and refreshed by
 gis/measures.py; ``village_measure_year`` lists the years kept.
 
 Writes never recompute anything: statement-level triggers on household, enrolment, village and
@@ -27,7 +29,8 @@ branch_labels = None
 depends_on = None
 
 COUNTS = ("households", "programs_0", "programs_1", "programs_2", "programs_3plus", "program_sum",
-          "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah")
+          "gaps_all", "gaps_own", "tanpa_titik", "beda_desa", "di_luar_wilayah", "cluster_1", "cluster_2",
+          "cluster_3")
 
 # What a write marks dirty. Households: the declared village before and after (a moved
 # household changes both); enrolments: the declared village of the household; villages: the
@@ -47,8 +50,30 @@ CREATE TABLE village_measure (
     village_id integer NOT NULL,
     desil integer NOT NULL,
 {counts},
+    benefit_value numeric(18, 2) NOT NULL DEFAULT 0,
     CONSTRAINT pk_village_measure PRIMARY KEY (year, village_id, desil)
 )""")
+    op.execute("""
+CREATE TABLE village_program (
+    year integer NOT NULL,
+    village_id integer NOT NULL,
+    program_id integer NOT NULL,
+    households integer NOT NULL,
+    benefit_value numeric(18, 2) NOT NULL,
+    CONSTRAINT pk_village_program PRIMARY KEY (year, village_id, program_id)
+)""")
+    op.execute("""
+CREATE TABLE zone_village_measure (
+    year integer NOT NULL,
+    zone_id integer NOT NULL,
+    village_id integer NOT NULL,
+    desil integer NOT NULL,
+    households integer NOT NULL,
+    gaps integer NOT NULL,
+    CONSTRAINT pk_zone_village_measure PRIMARY KEY (year, zone_id, village_id, desil)
+)""")
+    op.execute("CREATE INDEX ix_village_program_village_id ON village_program (village_id)")
+    op.execute("CREATE INDEX ix_zone_village_measure_village_id ON zone_village_measure (village_id)")
     op.execute("""
 CREATE TABLE village_program_pair (
     year integer NOT NULL,
@@ -118,5 +143,6 @@ def downgrade():
         for event in ("ins", "upd", "del"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_measures_{event} ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS {table}_mark_measures()")
-    for table in ("village_measure_dirty", "village_measure_year", "village_program_pair", "village_measure"):
+    for table in ("village_measure_dirty", "village_measure_year", "village_program_pair", "village_measure",
+                  "village_program", "zone_village_measure"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
