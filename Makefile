@@ -29,5 +29,12 @@ demo-data:
 	$(FLASK) areas load-demo
 	$(FLASK) seed demo
 
+# Every workload through HTTP at 1,000,000 households against its bare-SQL baseline (bench/README.md).
+# The first run builds the database sinergi_scale (~10 min) and keeps it; later runs reuse it
+# (after `flask db upgrade`). Extra options: make bench BENCH_ARGS="--only tile --pairs 5".
+BENCH_ARGS ?=
+bench: bootstrap db-start
+	.venv/bin/python bench/bench_scale.py --keep-db $(BENCH_ARGS)
+
 stop:
 	python3 scripts/pgcluster.py stop
