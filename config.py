@@ -62,6 +62,10 @@ FAB_CREATE_DB = False
 # Every analysis, report, map and tile query is cancelled after this many milliseconds
 # (app/query_guard.py): the user gets an Indonesian 503 instead of a request that runs for minutes.
 STATEMENT_TIMEOUT_MS = int(os.environ.get("SINERGI_STATEMENT_TIMEOUT_MS", "30000"))
+# The refresh of the kept per-village measures a reader may have to do first (gis/measures.py)
+# runs on its own committed connection with this longer timeout; the import worker, `flask seed
+# demo` and `flask gis measures` normally leave nothing for readers to do.
+MEASURES_REFRESH_TIMEOUT_MS = int(os.environ.get("SINERGI_MEASURES_REFRESH_TIMEOUT_MS", "300000"))
 SINERGI_AREAS_DIR = os.environ.get("SINERGI_AREAS_DIR", str(BASE_DIR.parent / "shared" / "data" / "lampung"))
 SINERGI_PORT = int(os.environ.get("SINERGI_PORT", "8080"))  # HTTP port of `make run` / run.py
 SINERGI_DEMO_PASSWORD = os.environ.get("SINERGI_DEMO_PASSWORD", "sinergi-demo")

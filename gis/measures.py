@@ -160,13 +160,27 @@ def refresh(conn: Connection, year: Optional[int] = None) -> None:
         _compute(conn, kept, dirty)
 
 
-def refresh_all(conn: Connection) -> None:
-    """Recompute every kept year for every village (after a bulk load, or to repair)."""
+def refresh_all(conn: Connection, years: Optional[Sequence[int]] = None) -> list[int]:
+    """Recompute ``years`` (default: the kept years and the programs' fiscal years) for every
+    village, and keep them (after a bulk load, or to repair). Returns the years."""
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
     conn.execute(text("DELETE FROM village_measure_dirty"))
-    kept = list(conn.execute(text("SELECT year FROM village_measure_year ORDER BY year")).scalars())
-    if kept:
-        _compute(conn, kept, None)
+    if years is None:
+        years = conn.execute(text("SELECT year FROM village_measure_year UNION "
+                                  "SELECT fiscal_year FROM program ORDER BY 1")).scalars().all()
+    years = sorted(set(years))
+    if years:
+        _compute(conn, years, None)
+        conn.execute(text("INSERT INTO village_measure_year (year) SELECT unnest(CAST(:y AS int[])) "
+                          "ON CONFLICT DO NOTHING"), {"y": years})
+    return years
+
+
+def _refresh_timeout_ms() -> int:
+    from flask import current_app, has_app_context
+
+    default = 300_000
+    return int(current_app.config.get("MEASURES_REFRESH_TIMEOUT_MS", default)) if has_app_context() else default
 
 
 def ensure_current(conn: Connection, year: Optional[int] = None) -> None:
@@ -178,10 +192,12 @@ def ensure_current(conn: Connection, year: Optional[int] = None) -> None:
     other connection cannot see, it is done once more inside ``conn``'s transaction."""
     if not _stale(conn, year):
         return
-    timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar()
     with conn.engine.connect() as side, side.begin():
+        # Its own, longer timeout: the work is committed for every later request, whereas a
+        # refresh cut by the request's timeout would be rolled back and tried again by each one
+        # (a whole year at 1 M households takes 15-40 s; writers' villages a fraction of a second).
         side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
-                     {"t": timeout})
+                     {"t": str(_refresh_timeout_ms())})
         if side.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
             refresh(side, year)
     if _stale(conn, year):

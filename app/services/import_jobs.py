@@ -187,6 +187,12 @@ def run_job(app, job_id: int) -> None:
             _update_job(engine, job_id, status="done", summary=result.summary(), report_path=result.report_path,
                         progress=result.rows, total=result.rows)
         if result.committed:
+            # The import marked its villages dirty; the worker recomputes them now, so the first
+            # map or analysis after a large import does not wait for it (gis/measures.py).
+            from gis import measures
+
+            with engine.begin() as conn:
+                measures.refresh(conn)
             try:  # the data is in the database now; do not keep personal data lying around
                 os.remove(job.stored_path)
             except OSError:
