@@ -310,8 +310,11 @@ class GeoTilesView(BaseApi):
     def villages(self, z: int, x: int, y: int):
         T.check_tile(z, x, y)
         conn = _connection()
+        scope, year = current_scope(), _year(conn)
+        if queries.kept_scope(scope):  # the tile's villages' kept measures, in the tile's own SQL
+            return self._tile(T.village_tile(conn, z, x, y, scope=scope, year=year, max_desil=_k()))
         ttl = float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
-        measures = F.measures_cache.get(conn, current_scope(), _year(conn), _k(), ttl)
+        measures = F.measures_cache.get(conn, scope, year, _k(), ttl)
         return self._tile(T.village_tile(conn, z, x, y, measures))
 
     # Werkzeug prefers the int routes above; what they refuse (an unknown layer, a negative or

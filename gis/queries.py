@@ -118,17 +118,37 @@ def kept_scope(scope: Scope, dates=None) -> bool:
     return scope.kind in ("all", "regency") and dates is None
 
 
-def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int]):
-    """``table``'s rows of the year, limited to the villages of the scope's regency and of
-    ``regency_id``, joined to their village and district; refreshed first."""
+def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int], village_ids=None):
+    """``table``'s rows of the year, limited to the villages of the scope's regency, of
+    ``regency_id`` and of the ``village_ids`` select, joined to their village and district;
+    refreshed first."""
     measures.ensure_current(conn, year)
     query = (select(table, Village.code.label("village_code"), Village.name.label("village_name"),
                     District.regency_id)
              .join(Village, Village.id == table.c.village_id).join(District, District.id == Village.district_id)
              .where(table.c.year == year))
+    if village_ids is not None:
+        query = query.where(table.c.village_id.in_(village_ids))
     for rid in {r for r in (regency_id, scope.regency_id if scope.kind == "regency" else None) if r is not None}:
         query = query.where(District.regency_id == rid)
     return query.subquery("k")
+
+
+def kept_village_measures(conn: Connection, year: int, scope: Scope, max_desil: int = 1,
+                          regency_id: Optional[int] = None, village_ids=None):
+    """The query of ``village_measures`` on the kept rows (a kept scope), optionally only for
+    the villages of the ``village_ids`` select (a tile's)."""
+    k = kept_rows(conn, VM, year, scope, regency_id, village_ids)
+    households = int_sum(k.c.households)
+    reached = int_sum(k.c.households - k.c.programs_0)
+    return (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
+                   households.label("households"), int_sum(k.c.households, k.c.desil == 1).label("desil1"),
+                   reached.label("reached"),
+                   func.round(cast(100.0 * reached / households, Numeric), 1).label("coverage"),
+                   int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
+                   int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
+            .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(households > 0)
+            .order_by(k.c.village_code))
 
 
 def kept_zone_rows(conn: Connection, year: int, scope: Scope, regency_id: Optional[int]):
@@ -326,18 +346,7 @@ def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int =
     reached (1+ program) and coverage %, households with 2+ programs, and gap households.
     The map colours villages by one of desil1 / coverage / multi_program / gaps."""
     if kept_scope(scope):
-        k = kept_rows(conn, VM, year, scope, regency_id)
-        households = int_sum(k.c.households)
-        reached = int_sum(k.c.households - k.c.programs_0)
-        query = (select(k.c.village_id, k.c.village_code.label("code"), k.c.village_name.label("name"),
-                        households.label("households"), int_sum(k.c.households, k.c.desil == 1).label("desil1"),
-                        reached.label("reached"),
-                        func.round(cast(100.0 * reached / households, Numeric), 1).label("coverage"),
-                        int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
-                        int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
-                 .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(households > 0)
-                 .order_by(k.c.village_code))
-        return conn.execute(query).mappings().all()
+        return conn.execute(kept_village_measures(conn, year, scope, max_desil, regency_id)).mappings().all()
     counts = _program_counts(year, scope, regency_id).subquery("c")
     gaps = _gap_households(year, scope, max_desil, regency_id).subquery("g")
     gap_counts = (select(gaps.c.village_id, func.count(distinct(gaps.c.household_id)).label("gaps"))
