@@ -118,7 +118,7 @@ def test_killed_worker_fails_the_job_writes_nothing_and_ulangi_finishes_it(app, 
     # "Ulangi": the same job, queued again, done by the new worker; every row is in.
     r = client.post(f"/imports/job/{commit_id}/retry")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/imports/job/{commit_id}")
-    assert _wait(client, commit_id, timeout=300)["status"] == "done"
+    assert _wait(client, commit_id, timeout=300)["status"] == "done", _job(engine, commit_id).error
     job = _job(engine, commit_id)
     assert job.summary["committed"] and job.summary["inserted"] == ROWS and job.error is None
     assert _households(engine) == before + ROWS
