@@ -14,7 +14,8 @@ Layers
   layer; leaving them out keeps a z8 tile of 1,900 villages near 60 KB); the feature id
   is the village id. A tile then holds at most a few thousand small features whatever
   the density. Never NIK or No KK.
-- ``villages``: polygons simplified for the zoom (``ST_Simplify`` to half a screen pixel;
+- ``villages``: polygons simplified for the zoom (``ST_Simplify`` to half a screen pixel, kept per
+  zoom below 12 in ``village_tile_geom``, migration 0011;
   ``ST_SimplifyPreserveTopology`` cost 10x more per tile and ST_AsMVTGeom repairs
   validity anyway), with ``code``, ``name``, ``kind`` and the measures of
   ``gis.queries.village_measures`` (households, desil1, reached, coverage,
@@ -28,12 +29,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import Float, Integer, cast, distinct, func, literal_column, select, text, true
+from sqlalchemy import Float, Integer, and_, cast, distinct, func, literal_column, select, text, true
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Village
 from app.models.households import Enrolment, Household
-from app.models.measures import village_measure as VM
+from app.models.measures import village_measure as VM, village_tile_geom as VTG
 from app.models.programs import Program
 from app.security.scope import POSITION_SLACK, Scope, in_scope, position
 from gis import measures, queries
@@ -122,8 +123,8 @@ def _household_villages(conn, scope, z, x, y, year) -> bytes:
     village_id and desil of the households (no geometry per household), via
     ix_household_village_id and the village GiST index."""
     xmin, ymin, xmax, ymax = _tile_box_3857(z, x, y)
-    point = func.ST_Transform(func.ST_PointOnSurface(Village.geom), 3857)
-    near = (select(Village.id, Village.code, point.label("p"))
+    near = (select(Village.id, Village.code, VTG.c.label_point.label("p"))  # kept ST_PointOnSurface (0011)
+            .join(VTG, and_(VTG.c.village_id == Village.id, VTG.c.zoom == z))
             .where(Village.geom.op("&&")(_search_envelope(z, x, y, 0.0)))).cte("near")
     px, py = func.ST_X(near.c.p), func.ST_Y(near.c.p)
     own = (select(near).where(px >= xmin, px < xmax, py > ymin, py <= ymax)).cte("own")
@@ -179,11 +180,16 @@ def village_tile(conn: Connection, z: int, x: int, y: int, measures: Optional[di
             multi=[measures[i]["multi_program"] for i in ids], gaps=[measures[i]["gaps"] for i in ids],
         ).columns(village_id=Integer, households=Integer, desil1=Integer, reached=Integer, coverage=Float,
                   multi_program=Integer, gaps=Integer).subquery("m")
-    geom = func.ST_AsMVTGeom(func.ST_Transform(func.ST_Simplify(Village.geom, tolerance, True), 3857),
-                             env, EXTENT, BUFFER, True)
+    villages = Village.__table__
+    if z < RAW_MIN_ZOOM:  # the simplification kept for this zoom (migration 0011), already in 3857
+        shape = VTG.c.geom
+        villages = villages.join(VTG, and_(VTG.c.village_id == Village.id, VTG.c.zoom == z))
+    else:
+        shape = func.ST_Transform(func.ST_Simplify(Village.geom, tolerance, True), 3857)
+    geom = func.ST_AsMVTGeom(shape, env, EXTENT, BUFFER, True)
     rows = (select(geom.label("geom"), Village.id, Village.code, Village.name, Village.kind,
                    *(func.coalesce(cast(getattr(m.c, c), Float if c == "coverage" else Integer), 0).label(c)
                      for c in names))
-            .select_from(Village).outerjoin(m, m.c.village_id == Village.id)
+            .select_from(villages.outerjoin(m, m.c.village_id == Village.id))
             .where(in_tile))
     return _mvt(conn, rows, "villages", "id")

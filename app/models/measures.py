@@ -7,7 +7,8 @@ migration says why).
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import BigInteger, Column, Integer, Table
+from geoalchemy2 import Geometry
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table
 
 from app.models.programs import MONEY
 
@@ -58,4 +59,14 @@ village_measure_dirty = Table(
     "village_measure_dirty", Model.metadata,
     Column("id", BigInteger, primary_key=True),
     Column("village_id", Integer, nullable=False),
+)
+
+# Village geometries simplified per low zoom (0-11) in Web Mercator and their label points,
+# kept by a row trigger on village (migration 0011); gis/tiles.py reads them below zoom 12.
+village_tile_geom = Table(
+    "village_tile_geom", Model.metadata,
+    Column("village_id", Integer, ForeignKey("village.id", ondelete="CASCADE"), primary_key=True),
+    Column("zoom", Integer, primary_key=True),
+    Column("geom", Geometry("GEOMETRY", srid=3857, spatial_index=False), nullable=False),
+    Column("label_point", Geometry("POINT", srid=3857, spatial_index=False), nullable=False),
 )

@@ -193,3 +193,21 @@ def test_a_query_past_the_statement_timeout_gets_the_indonesian_503(app):
         from app.extensions import db
 
         assert db.session.execute(text("SHOW statement_timeout")).scalar() in ("0", "0ms")
+
+
+def test_the_kept_tile_geometries_are_the_runtime_simplification_and_follow_a_boundary_change(app):
+    check = """SELECT count(*) FILTER (WHERE NOT ST_Equals(t.geom,
+                        ST_Transform(ST_Simplify(v.geom, 360.0 / 2 ^ t.zoom / 512, true), 3857))
+                     OR NOT ST_Equals(t.label_point, ST_Transform(ST_PointOnSurface(v.geom), 3857))),
+                      count(*)
+                 FROM village_tile_geom t JOIN village v ON v.id = t.village_id WHERE v.id = ANY(:ids)"""
+    ids = [r[0] for r in sql(app, "SELECT id FROM village ORDER BY code LIMIT 40")]
+    assert tuple(sql(app, check, ids=ids)[0]) == (0, 40 * 12)
+    village = ids[0]
+    before = sql(app, "SELECT geom FROM village WHERE id = :i", i=village)[0][0]
+    try:
+        sql(app, "UPDATE village SET geom = ST_Multi(ST_Buffer(geom, -0.001)) WHERE id = :i", i=village)
+        assert tuple(sql(app, check, ids=[village])[0]) == (0, 12)
+    finally:
+        sql(app, "UPDATE village SET geom = :g WHERE id = :i", g=before, i=village)
+    assert tuple(sql(app, check, ids=[village])[0]) == (0, 12)
