@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-import pytest
 from flask_appbuilder import ModelView
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from tests.conftest import DEMO_PASSWORD, ROOT, sql
 
