@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import security_headers
+from app import compression, security_headers
 from app.extensions import appbuilder, csrf, db, migrate
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(APP_DIR / "translations"))
     _refuse_unsafe_production(app)
     _trust_proxies(app)
+    compression.install(app)  # brotli/gzip; first, so its hook runs after every other one (app/compression.py)
     security_headers.install(app)  # CSP, frame-ancestors, nosniff, Referrer-Policy, HSTS (production)
 
     import app.models as _models  # noqa: F401  (registers every model on Model.metadata before Alembic looks)

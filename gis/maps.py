@@ -2,7 +2,11 @@
 
 The pages are built with folium (``Figure`` + ``Map`` rendered by ``get_root().render()``)
 and served as their own documents, shown in an iframe inside the FAB layout: folium's
-page loads Bootstrap 5 and resets ``html, body``, which would break FAB's Bootstrap 3.
+page resets ``html, body``, which would break FAB's layout. folium's ``Map`` would also load
+Bootstrap 5, jQuery, Font Awesome and awesome-markers into that document, on top of FAB's
+Bootstrap 3, jQuery and Font Awesome in the page around it; the maps use none of them
+(their chrome is Leaflet controls styled by static/js/maps/sinergi_maps.css), so they are
+dropped (``DROPPED_ASSETS``) and a map page loads one copy of each, FAB's.
 
 Data never passes through folium: ``folium.GeoJson(url)`` would fetch on the server. The
 polygons, borders, zones and points are loaded in the browser from the scoped GIS
@@ -49,12 +53,6 @@ LOCAL_ASSETS = {
     # folium.Map
     "leaflet": "vendor/leaflet/leaflet.js",
     "leaflet_css": "vendor/leaflet/leaflet.css",
-    "jquery": "vendor/jquery/jquery.min.js",
-    "bootstrap": "vendor/bootstrap5/js/bootstrap.bundle.min.js",
-    "bootstrap_css": "vendor/bootstrap5/css/bootstrap.min.css",
-    "awesome_markers": "vendor/leaflet.awesome-markers/leaflet.awesome-markers.js",
-    "awesome_markers_css": "vendor/leaflet.awesome-markers/leaflet.awesome-markers.css",
-    "awesome_markers_font_css": "vendor/fontawesome-free/css/all.min.css",
     # plugins.MarkerCluster / FastMarkerCluster
     "markerclusterjs": "vendor/leaflet.markercluster/leaflet.markercluster.js",
     "markerclustercss": "vendor/leaflet.markercluster/MarkerCluster.css",
@@ -64,9 +62,14 @@ LOCAL_ASSETS = {
     # branca.colormap legend
     "d3": "vendor/d3/d3.min.js",
 }
-# Map assets the pages do without (no npm package holds them): Bootstrap 3's glyphicons for
-# awesome-markers icons with prefix="glyphicon", and folium's rotate CSS for Icon(angle=...).
-DROPPED_ASSETS = {"glyphicons_css", "awesome_rotate_css"}
+# Map assets the pages do without. folium.Map loads Bootstrap 5 (JS + CSS), jQuery, Font Awesome
+# and awesome-markers for folium.Icon markers and Bootstrap-styled popups: the maps draw their
+# markers, popups, panel and legend themselves (sinergi_maps.js / .css), and the page around the
+# frame already has FAB's Bootstrap 3, jQuery and Font Awesome — one copy of each per page.
+# (A folium.Marker with a folium.Icon would need awesome-markers back.) Bootstrap 3's glyphicons
+# and folium's rotate CSS have no npm package at all.
+DROPPED_ASSETS = {"jquery", "bootstrap", "bootstrap_css", "awesome_markers", "awesome_markers_css",
+                  "awesome_markers_font_css", "glyphicons_css", "awesome_rotate_css"}
 # Every folium class whose assets the map pages may load.
 FOLIUM_CLASSES = (folium.Map, plugins.MarkerCluster, plugins.FastMarkerCluster, plugins.VectorGridProtobuf)
 

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models.areas import District, Regency, Village
 from app.security.scope import SCOPE_FILTERS
 from app.views.list_export import ListExportMixin
+from app.views.remote_filters import DISTRICTS, RemoteFilterMixin
 
 LABELS = {
     "code": _("Code"),
@@ -27,7 +28,7 @@ LABELS = {
 }
 
 
-class _AreaView(ListExportMixin, ModelView):
+class _AreaView(ListExportMixin, RemoteFilterMixin, ModelView):
     base_filters = SCOPE_FILTERS  # areas are readable by every role today; the one scope function says so
     base_permissions = ["can_list", "can_show", "can_geojson", "can_export"]
     show_template = "areas/show.html"
@@ -62,6 +63,7 @@ class VillageView(_AreaView):
     list_columns = ["code", "name", "kind", "district", "area_km2"]
     show_columns = ["code", "name", "kind", "district", "area_km2"]
     search_columns = ["code", "name", "kind", "district"]
+    remote_filters = {"district": DISTRICTS}  # 229 kecamatan: searched as typed, not carried in the page
 
 
 class DistrictView(_AreaView):

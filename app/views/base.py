@@ -18,6 +18,7 @@ from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS
 from app.services.validation import InputError, validate_item
 from app.views.masked_sort import MaskedSortMixin
+from app.views.remote_filters import RemoteFilterMixin
 
 
 def masked(value):
@@ -44,7 +45,7 @@ def check_write_scope(item, action_label: str) -> None:
                                      action=action_label))
 
 
-class ScopedModelView(MaskedSortMixin, ModelView):
+class ScopedModelView(MaskedSortMixin, RemoteFilterMixin, ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, load_only
 from wtforms import Field, StringField
 from wtforms.utils import unset_value
-from wtforms.validators import DataRequired, Optional, StopValidation, ValidationError
+from wtforms.validators import DataRequired, StopValidation, ValidationError
 
 from app.extensions import db
 from app.models.areas import District, Regency, Village
@@ -34,6 +34,7 @@ from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.list_export import ListExportMixin
+from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
@@ -329,6 +330,7 @@ class EnrolmentView(ListExportMixin, ScopedModelView):
     list_columns = ["household", "program", "year", "status", "benefit_value", "date"]
     show_columns = add_columns = edit_columns = ["household", "program", "year", "status", "benefit_value", "date"]
     search_columns = ["program", "year", "status"]
+    remote_filters = {"program": PROGRAMS}  # the programs of every year: searched as typed
     formatters_columns = {"status": choice_label(ENROLMENT_STATUS_CHOICES), "benefit_value": rupiah}
     add_form_extra_fields = edit_form_extra_fields = {
         # Read scope: an OPD officer enrols households of the regencies their programs cover.
@@ -390,9 +392,8 @@ class HouseholdView(ListExportMixin, ScopedModelView):
         "location": PointField(_("Location")),
         "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil)]),
     }
-    search_form_extra_fields = {
-        "village": village_field(_("Village"), write=False, validators=[Optional()]),
-    }
+    # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page.
+    remote_filters = {"village": VILLAGES}
     related_views = [HouseholdMemberView, EnrolmentView]
     base_order = ("no_kk", "asc")  # the unique index keeps a page cheap at a million rows
 

@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _
 from app.models.programs import Program
 from app.views.base import ScopedModelView
 from app.views.list_export import ListExportMixin
+from app.views.remote_filters import AGENCIES
 from app.views.choices import (CLUSTER_CHOICES, DESIL_CHOICES, LEVEL_CHOICES, PROGRAM_STATUS_CHOICES,
                                SYNERGY_CHOICES, choice_label, select_field)
 from app.labels import LABELS
@@ -29,6 +30,7 @@ class ProgramView(ListExportMixin, ScopedModelView):
     add_columns = edit_columns = show_columns
     search_columns = ["code", "name", "cluster", "synergy_type", "agency", "level", "fiscal_year", "status",
                       "regencies"]
+    remote_filters = {"agency": AGENCIES}
     formatters_columns = {
         "cluster": choice_label(CLUSTER_CHOICES), "synergy_type": choice_label(SYNERGY_CHOICES),
         "level": choice_label(LEVEL_CHOICES), "status": choice_label(PROGRAM_STATUS_CHOICES),

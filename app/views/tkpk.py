@@ -11,6 +11,7 @@ from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.security.scope import apply as apply_scope
 from app.views.base import ScopedModelView
 from app.views.list_export import ListExportMixin
+from app.views.remote_filters import AGENCIES
 from app.views.choices import (DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES, choice_label,
                                select_field)
 from app.labels import LABELS
@@ -35,6 +36,7 @@ class TkpkMemberView(ListExportMixin, ScopedModelView):
     list_columns = ["institution", "name", "position", "agency"]
     show_columns = add_columns = edit_columns = ["institution", "name", "position", "agency"]
     search_columns = ["institution", "name", "position", "agency"]
+    remote_filters = {"agency": AGENCIES}
 
 
 class TkpkDocumentView(ScopedModelView):
