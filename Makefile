@@ -30,7 +30,7 @@ demo-data:
 	$(FLASK) seed demo
 
 # Every workload through HTTP at 1,000,000 households against its bare-SQL baseline (bench/README.md).
-# The first run builds the database sinergi_scale (~10 min) and keeps it; later runs reuse it
+# The first run builds the database sinergi_scale (~7 min) and keeps it; later runs reuse it
 # (after `flask db upgrade`). Extra options: make bench BENCH_ARGS="--only tile --pairs 5".
 BENCH_ARGS ?=
 bench: bootstrap db-start

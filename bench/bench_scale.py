@@ -675,15 +675,17 @@ def measure(w: Workload, conn, client, base: str, headers: dict, pairs: int, bud
         if n >= 3 and time.monotonic() - started > budget:
             break
         base_times.append(run_baseline(conn, statements, sets))
-        seconds, status, size, error = run_request(client, base, w, headers)
+        seconds, status, got, error = run_request(client, base, w, headers)
         times.append(seconds)
+        size = got if not error else size  # the size of a whole answer, not of a cut one
         if error:
             errors.append(error)
             if error.startswith(CUT):
                 cancel_runaway(conn, 0)
                 break
     return {"first_s": first[0], "errors": errors, "sinergi": times, "baseline": base_times, "bytes": size,
-            "status": status, "variant": variant, "variant_trials": trial}
+            "status": status, "variant": variant, "variant_trials": trial,
+            "requests": 1 if cut else 1 + len(times)}
 
 
 def verdict(w: Workload, r: dict) -> tuple[str, str]:
@@ -731,7 +733,7 @@ def report(results: list[tuple[Workload, dict]], rss: dict, ctx: dict, out_path:
         print("requests that did not answer 2xx:")
         for w, r in failed:
             print(f"  {w.name} [{w.role}] {w.path}: {', '.join(sorted(set(r['errors'])))} "
-                  f"({len(r['errors'])} of {len(r['sinergi']) + 1})")
+                  f"({len(r['errors'])} of {r['requests']} requests)")
     else:
         print("every request answered 2xx")
     passed = sum(1 for _, r in results if r["verdict"] == "PASS")
