@@ -52,21 +52,15 @@ Who may see what (the decision)
 Caching: public layers ``Cache-Control: public, max-age=3600``; scoped aggregates and tiles
 ``private, max-age=300``; household GeoJSON (personal data, masked) ``private, no-store``.
 Every cacheable answer has an ETag (304 on ``If-None-Match``) and is gzip-compressed
-when the client accepts it. Village tiles reuse the scope's village measures for
-``SINERGI_GIS_MEASURES_TTL`` seconds (default 30), so a map view's tiles share one
-computation.
+when the client accepts it. Village measures come from the kept per-village tables
+(gis/measures.py), current at every request; only an OPD's scope (its own programs) is
+computed live and then shared by a map view's tiles for ``SINERGI_GIS_MEASURES_TTL`` seconds
+(default 30). Every request runs with the statement timeout of app/query_guard.py.
 
-Measured (2-CPU machine shared with other work, load average about 6, so absolute times
-run high; the bare-SQL baseline was timed in the same run)
-- Villages GeoJSON, whole province, ``zoom=8``: 1.20 MB (161 KB gzipped), 2,640 features,
-  against 6.8 MB unsimplified. About 0.6-0.8 s on the demo data. With 1 M households it
-  takes 6 s, nearly all of it ``gis.queries.village_measures`` (program counts 4 s, gaps 3 s).
-- Household tiles with 1,002,071 households, one tile over Bandar Lampung (median of 5):
-  z8 (per-village counts) 73 KB in 0.42 s, where bare raw ST_AsMVT gives 13 MB in 1.39 s;
-  z12 (raw) 666 KB in 0.36 s (bare 580 KB, 0.12 s: the extra is counting programmes per
-  point); z14 140 KB in 0.09 s (bare 121 KB, 0.04 s). For op1807: z8 7.6 KB, z12 79 KB,
-  z14 6 KB. Village tiles: z8 169 KB in 0.16 s once the measures are cached.
-- JIT is switched off for these queries: it added 0.5 s to every tile.
+Measured with 1,020,000 households and 2,552,229 enrolments: bench/bench_scale.py, figures in
+bench/README.md (village map data, household and village tiles at z8/z12/z14 for Bappeda, an
+operator and Pimpinan, each against its bare SQL in the same run). JIT is off for these
+queries: it added 0.5 s to every tile.
 """
 from __future__ import annotations
 
