@@ -216,7 +216,7 @@ def gis_locate():
               help="Folder for the report CSV (default: next to the file).")
 def households_import(path, dry_run, regency_code, kind, report_dir):
     """Check a CSV/XLSX file and import it all-or-nothing (one transaction); see
-    app/services/household_import.py. Exit status 1 when a row was rejected."""
+    app/services/household_import/. Exit status 1 when a row was rejected."""
     from app.models.areas import Regency
     from app.security.scope import Scope
     from app.services.household_import import EVERYTHING, ImportFailed, run_import

@@ -12,7 +12,7 @@ outer joins), so a million households stream from a server-side cursor without b
 ORM object per row.
 
 The household, member and enrolment lists export in the BDT file format of the importer
-(app/services/household_import.py): their headers are that format's column names, written
+(app/services/household_import/): their headers are that format's column names, written
 as Indonesian words ("No KK", "NIK Kepala", ...) that the importer reads back whatever the
 user's language, and their values are the importer's codes (L/P, 'anak', 'disalurkan').
 A file exported from Sinergi can be imported again unchanged (tests/integration/test_list_exports.py).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the household import (app/services/household_import.py) at a million rows.
+"""Benchmark of the household import (app/services/household_import/) at a million rows.
 
     .venv/bin/python bench/bench_import.py [--rows 1000000] [--keep-db]
 

@@ -1,4 +1,4 @@
-"""The household import (app/services/household_import.py) against a real PostGIS: every
+"""The household import (app/services/household_import/) against a real PostGIS: every
 malformed case reported at its row and column with nothing written, all-or-nothing commits
 (a failure injected at row N, a killed process), files from Indonesian Excel, the
 importer's regency, re-imports, geolocation, members and enrolments, and the web screens

@@ -253,7 +253,7 @@ def test_round_trip_households_and_members_into_an_empty_database(bappeda, engin
 
 def test_the_bdt_exports_headers_are_the_import_columns_or_read_past():
     """Every header of the household, member and enrolment exports is a column of the import
-    (app/services/household_import.py) or one it reads past: the export stays importable."""
+    (app/services/household_import/) or one it reads past: the export stays importable."""
     from app import list_exports
     from app.services.household_import import KINDS, _header_name
 

@@ -1,0 +1,126 @@
+"""Step 3, write (a commit without a rejected row): one upsert of ``import_row`` into the
+kind's table and the audit rows of what it changed (app/services/audit.py), in the
+transaction of the checks."""
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from app.models.households import Household
+from app.services.household_import.base import KINDS, ImportResult, Run
+
+HOUSEHOLD_COLUMNS = (  # (household column, import_row expression)
+    ("head_nik", "nik_kepala"), ("head_name", "nama_kepala"), ("address", "alamat"), ("rt", "rt3"),
+    ("rw", "rw3"), ("village_id", "village_id"), ("desil", "desil_n::int"), ("member_count", "anggota_n::int"),
+    ("location", "pt"), ("source", "source_final"), ("located_village_id", "located_village_id"),
+    ("location_status", "location_status"))
+
+MEMBER_COLUMNS = (("name", "nama"), ("sex", "sex"), ("birth_date", "birth_date"),
+                  ("relationship_to_head", "relationship"))
+
+ENROLMENT_COLUMNS = (("status", "status_final"), ("benefit_value", "value_n"))
+
+COLUMNS = {"households": HOUSEHOLD_COLUMNS, "members": MEMBER_COLUMNS, "enrolments": ENROLMENT_COLUMNS}
+
+
+def predicted(run: Run, table: str, columns) -> tuple[int, int, int]:
+    """(insert, update, unchanged) the upsert would do, from the same column list."""
+    target = ", ".join(f"t.{c}" for c, _ in columns)
+    source = ", ".join(f"r.{e}" for _, e in columns)
+    row = run.sql(f"""
+        SELECT count(*) FILTER (WHERE r.existing_id IS NULL),
+               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND ({target}) IS DISTINCT FROM ({source})),
+               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND ({target}) IS NOT DISTINCT FROM ({source}))
+          FROM import_row r LEFT JOIN {table} t ON t.id = r.existing_id
+         WHERE NOT EXISTS (SELECT 1 FROM import_problem p WHERE p.rn = r.rn)""").one()
+    return tuple(int(x) for x in row)
+
+
+def write_households(run: Run) -> tuple[int, int]:
+    run.sql("ALTER TABLE household DISABLE TRIGGER household_locate")
+    counts = _upsert(run, "household", "no_kk", "no_kk", HOUSEHOLD_COLUMNS, "ON CONFLICT (no_kk)")
+    run.sql("ALTER TABLE household ENABLE TRIGGER household_locate")
+    return counts
+
+
+def write_members(run: Run) -> tuple[int, int]:
+    return _upsert(run, "household_member", "household_id, nik", "household_id, nik", MEMBER_COLUMNS,
+                   "ON CONFLICT ON CONSTRAINT uq_household_member_household_nik")
+
+
+def write_enrolments(run: Run) -> tuple[int, int]:
+    return _upsert(run, "enrolment", "household_id, program_id, year", "household_id, program_id, year_n",
+                   ENROLMENT_COLUMNS, "ON CONFLICT ON CONSTRAINT uq_enrolment_household_program_year")
+
+
+WRITERS = {"households": write_households, "members": write_members, "enrolments": write_enrolments}
+
+
+def _upsert(run: Run, table: str, key_cols: str, key_exprs: str, columns, conflict: str) -> tuple[int, int]:
+    """One INSERT ... ON CONFLICT DO UPDATE, only where something differs; (inserted, updated).
+
+    It also fills ``import_audit`` with what the audit trail records per changed row, as the
+    ORM event would (app/services/audit.py): a create with the whole new row, an update with
+    the changed columns before and after. The before-images are copied first (only of the
+    rows that will change: the table is locked since the checks, so they cannot go stale);
+    the after-images come from RETURNING. ``_record_audit`` chains them into audit_log."""
+    from app.services import audit
+
+    target = Household.metadata.tables[table]
+    names = ", ".join(c for c, _ in columns)
+    exprs = ", ".join(e for _, e in columns)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c, _ in columns)
+    old = ", ".join(f"t.{c}" for c, _ in columns)
+    new = ", ".join(f"EXCLUDED.{c}" for c, _ in columns)
+    source = ", ".join(f"r.{e}" for _, e in columns)
+    # No update predicted (a first import, a re-import): skip the join over the table.
+    changes = "true" if run.result.updated else "false"
+    run.sql(f"""
+        CREATE TEMP TABLE import_before ON COMMIT DROP AS
+        SELECT t.id, {old} FROM import_row r JOIN {table} t ON t.id = r.existing_id
+         WHERE {changes} AND ({old}) IS DISTINCT FROM ({source})""")
+    run.sql("ANALYZE import_before")
+    run.sql("CREATE TEMP TABLE import_audit (entity_id bigint, action text, before text, after text) "
+             "ON COMMIT DROP")
+    run.sql(audit.POINT_TEXT_SQL)
+    before, after = audit.diff_sql(target, [c for c, _ in columns], "b", "up")
+    run.sql(f"""
+        WITH up AS (
+            INSERT INTO {table} AS t ({key_cols}, {names})
+            SELECT {key_exprs}, {exprs} FROM import_row
+            {conflict} DO UPDATE SET {sets}
+             WHERE ({old}) IS DISTINCT FROM ({new})
+            RETURNING t.*, (xmax = 0) AS inserted)
+        INSERT INTO import_audit (entity_id, action, before, after)
+        SELECT up.id, CASE WHEN up.inserted THEN 'create' ELSE 'update' END,
+               CASE WHEN b.id IS NOT NULL THEN {before} END,
+               CASE WHEN up.inserted THEN {audit.image_sql(target, 'up')} ELSE {after} END
+          FROM up LEFT JOIN import_before b ON b.id = up.id""")
+    row = run.sql("SELECT count(*) FILTER (WHERE action = 'create'), count(*) FILTER (WHERE action = 'update'), "
+                   "count(*) FILTER (WHERE action = 'update' AND before IS NULL) FROM import_audit").one()
+    if row[2]:  # cannot happen under the lock; an update recorded without its before-image must not be
+        raise RuntimeError(f"{row[2]} baris diubah tanpa citra sebelumnya untuk jejak audit")
+    return int(row[0]), int(row[1])
+
+
+def _record_audit(conn: Connection, result: ImportResult, actor) -> None:
+    """The audit rows of the committed import (bulk SQL bypasses the ORM event): one per
+    inserted or updated row (from ``import_audit``, chained in SQL by audit.record_select, in
+    the order of the rows' ids), then ONE summary row naming the file and the counts."""
+    from app.services import audit
+
+    spec = KINDS[result.kind]
+    audit.record_select(conn, "SELECT entity_id AS seq, action, :entity AS entity, entity_id, before, after, "
+                              ":note AS note FROM import_audit",
+                        {"entity": spec.entity, "note": f"impor {result.filename}"[:500]}, actor=actor)
+    note = (f"impor {spec.label} dari {result.filename}: {result.rows} baris; ditambah {result.inserted}, "
+            f"diubah {result.updated}, tetap {result.unchanged}, ditolak {result.rejected}")[:500]
+    entry = {"action": "import", "entity": spec.entity, "entity_id": None, "note": note,
+             "after": {"file": result.filename, "format": result.format, "rows": result.rows,
+                       "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
+                       "rejected": result.rejected, "locations": result.locations}}
+    user_id, username = actor
+    if username:
+        entry.update(user_id=user_id, username=username)
+    audit.record(conn, [entry])
+
+
