@@ -345,6 +345,37 @@ def round_coordinate(value: Optional[float], scope: Scope | None = None) -> Opti
     return round(value, POSITION_DECIMALS_MASKED)
 
 
+# SQL twins of mask_number and round_coordinate, for exports that format their rows in the
+# database (app/list_exports.py, COPY). Each gives exactly what its Python twin gives.
+
+def mask_number_sql(expr: str) -> str:
+    """SQL: ``mask_number`` of the text ``expr`` for a user who may not see the numbers."""
+    n = f"length({expr})"
+    return f"(CASE WHEN {n} <= 8 THEN repeat('*', {n}) ELSE left({expr}, 4) || repeat('*', {n} - 8) || right({expr}, 4) END)"
+
+
+def round_coordinate_sql(expr: str) -> str:
+    """SQL: ``round_coordinate`` of the float8 ``expr`` for a masked user, as float8 — Python's
+    ``round(x, 2)``: the exact binary value rounded half to even. Rounding the shortest decimal
+    text of x (float8's text with ``extra_float_digits = 1``, as repr) gives the same except
+    when that text is itself a tie (ends in the third decimal with 5): then the exact value,
+    from the float's bits, decides which way; exactly on the tie, the even neighbour. -0.0 as
+    Python keeps it."""
+    if POSITION_DECIMALS_MASKED != 2:  # pragma: no cover - the SQL below is written for 2 decimals
+        raise NotImplementedError
+    t = f"({expr})::float8::text"
+    m = f"abs(({t})::numeric)"
+    n = f"({m} * 1000)::bigint"  # the tie in thousandths: ...5
+    bits = f"('x' || encode(float8send(abs(({expr})::float8)), 'hex'))::bit(64)::bigint"
+    # |x| = (2^52 + fraction) * 2^(e - 1075); compared with n / 1000 in integers
+    exact = f"((({bits} & 4503599627370495) + 4503599627370496)::numeric * 1000)"
+    tie = f"({n}::numeric * (1::bigint << (1075 - ({bits} >> 52)::int))::numeric)"
+    rounded = f"""(CASE WHEN {t} !~ '^-?[0-9]+[.][0-9][0-9]5$' THEN round(({t})::numeric, 2)
+        ELSE ({n} - 5 + CASE WHEN {exact} > {tie} THEN 10 WHEN {exact} < {tie} THEN 0
+                             WHEN mod(({n} - 5) / 10, 2) = 0 THEN 0 ELSE 10 END)::numeric / 1000 END)"""
+    return f"""(CASE WHEN left({t}, 1) = '-' THEN -(abs({rounded})::float8) ELSE {rounded}::float8 END)"""
+
+
 class ScopeFilter(BaseFilter):
     """FAB filter that adds the current user's scope predicate; put it in ``base_filters``
     of every ModelView and ModelRestApi over a domain model (SCOPE_FILTERS)."""
