@@ -20,7 +20,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.validators import Unique
 from flask_babel import gettext, lazy_gettext as _
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import asc, desc, func, select
 from sqlalchemy.orm import joinedload, load_only
 from wtforms import Field, StringField
 from wtforms.utils import unset_value
@@ -361,7 +361,30 @@ def _coordinate(value):
     return f"{_format_coordinate(scope_mod.round_coordinate(value))} ({gettext('rounded to ~1 km')})"
 
 
-_households = SQLAInterface(Household)
+class _HouseholdInterface(SQLAInterface):
+    """Households, ordered so that a regency's or an agency's list reads its own rows first.
+
+    No KK and NIK start with the region's code, so one regency's households sit together in
+    the middle of their indexes: walking ``uq_household_no_kk`` for the first page of
+    Lampung Timur read 500,000 other households before the first of its own (1.0-1.5 s at
+    1 M households). For those scopes the order is on ``no_kk || ''`` — the same order, but
+    not the index's expression — so PostgreSQL takes the scope's rows by village and sorts
+    them (0.2 s). Bappeda's list keeps the index walk, which is the fast plan for everything."""
+
+    SORTED_IN_MEMORY = ("no_kk", "head_nik")
+
+    def apply_order_by(self, query, order_column, order_direction, aliases_mapping=None,
+                       bypass_many_to_many=False, add_pk=False):
+        query = super().apply_order_by(query, order_column, order_direction, aliases_mapping=aliases_mapping,
+                                       bypass_many_to_many=bypass_many_to_many, add_pk=add_pk)
+        if order_column in self.SORTED_IN_MEMORY and current_scope().kind in ("regency", "agency"):
+            direction = asc if order_direction == "asc" else desc
+            query = query.order_by(None).order_by(direction(getattr(Household, order_column).concat("")),
+                                                  direction(Household.id))
+        return query
+
+
+_households = _HouseholdInterface(Household)
 
 
 class HouseholdView(ListExportMixin, ScopedModelView):

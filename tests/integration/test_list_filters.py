@@ -202,3 +202,17 @@ def test_household_count_is_exact_and_uses_the_village_index(app):
         (count,), = conn.exec_driver_sql(statement, parameters).all()
     assert count == households
     assert "ix_household_village_id" in plan, plan
+
+
+def test_an_operators_household_list_keeps_the_no_kk_order(app):
+    """The operator's list is ordered on ``no_kk || ''`` (app/views/households.py, so PostgreSQL
+    sorts the regency's rows instead of walking the whole index): the same order as No KK."""
+    client = login(app, "op1807")
+    expected = [r[0] for r in sql(app, """
+        SELECT h.no_kk FROM household h JOIN village v ON v.id = h.village_id JOIN district d ON d.id = v.district_id
+          JOIN regency r ON r.id = d.regency_id WHERE r.code = '18.07' ORDER BY h.no_kk""")]
+    for direction, rows in (("asc", expected[:20]), ("desc", expected[::-1][:20])):
+        html = client.get(f"/householdview/list/?psize_HouseholdView=20&_oc_HouseholdView=no_kk"
+                          f"&_od_HouseholdView={direction}").get_data(as_text=True)
+        shown = [n for n in re.findall(r"\b\d{16}\b", html) if n in set(expected)]
+        assert list(dict.fromkeys(shown)) == rows, direction
