@@ -271,6 +271,9 @@ def build_database(name: str, households: int, env: dict) -> dict:
                           f"'{MARKER}: {households} generated households, {dt.date.today()}'"))
     engine.dispose()
     timings["vacuum analyze"] = time.monotonic() - t
+    t = time.monotonic()
+    flask(env, "gis", "measures")  # the kept per-village figures, as the import worker leaves them
+    timings["flask gis measures"] = time.monotonic() - t
     return {"timings": timings, "counts": counts, "location_status": statuses}
 
 
@@ -769,8 +772,9 @@ def main() -> None:
             "load_average_start": os.getloadavg(), "cpus": os.cpu_count()}
     state, comment = database_state(args.db)
     if args.keep_db and state == "complete":
-        print(f"reusing {args.db} ({comment}); flask db upgrade", flush=True)
+        print(f"reusing {args.db} ({comment}); flask db upgrade, flask gis measures", flush=True)
         flask(env, "db", "upgrade")
+        print("  " + flask(env, "gis", "measures").strip(), flush=True)
     else:
         if state == "partial":
             print(f"{args.db} exists but its build did not finish: building it again", flush=True)
