@@ -375,6 +375,15 @@ def _crlf(rows: list) -> bytes:
     return b"".join(bytes(row[:-1]) + b"\r\n" for row in rows)
 
 
+def _discard(conn) -> None:
+    """Close a connection whose state is unknown without raising: invalidated, not pooled."""
+    for step in (conn.invalidate, conn.close):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 — already closed or broken: nothing more to free
+            pass
+
+
 def export_csv_copy(select_sql: str, params: Optional[dict], columns: Iterable[ColumnSpec], filename: str,
                     sep: str = ",", bom: bool = True, log: Optional[ExportRecord] = None,
                     rows_per_chunk: int = 2000) -> Response:
@@ -426,14 +435,17 @@ def export_csv_copy(select_sql: str, params: Optional[dict], columns: Iterable[C
                 yield _crlf(rows)
             done = True
         finally:
-            try:
-                if not done:  # the client went away: stop the COPY rather than read it to its end
-                    driver.cancel_safe()
-                copying.__exit__(None, None, None)
-                conn.close()
-            except Exception:
-                conn.invalidate()
-                conn.close()
+            if done:
+                try:
+                    copying.__exit__(None, None, None)
+                    conn.close()
+                except Exception:  # noqa: BLE001 — the rows are out; only the connection is lost
+                    _discard(conn)
+            else:
+                # The client went away mid-COPY: drop the connection (the server ends the COPY
+                # when its socket closes) rather than read the rest or roll back on a connection
+                # still busy copying ("another command is already in progress").
+                _discard(conn)
         _log.info("export %s: %d rows (csv by COPY, sep %r)", filename, count, sep)
         _write_log(record, "csv", count, actor)
 
