@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_export import flask  # noqa: E402  (the same `flask --app run ...` runner)
 from bench_import import _admin_url, _conninfo, drop_database  # noqa: E402  (same DB handling)
 
 DEFAULT_DB = "sinergi_scale"
@@ -60,14 +61,6 @@ BANDAR_LAMPUNG = "18.71"
 
 
 # --- 1. the data set ---------------------------------------------------------------------------
-
-def flask(env: dict, *args: str) -> str:
-    r = subprocess.run([sys.executable, "-m", "flask", "--app", "run", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"flask {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
-    return r.stdout
-
 
 def database_state(name: str) -> tuple[str, str]:
     """('missing' | 'complete' (a finished build) | 'partial', the database's comment)."""

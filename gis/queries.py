@@ -24,7 +24,7 @@ from app.models.households import Enrolment, Household
 from app.models.measures import village_measure as VM, village_program_pair as VPP, zone_village_measure as ZVM
 from app.models.programs import Program
 from app.models.zones import PriorityZone
-from app.security.scope import Scope, in_scope, position
+from app.security.scope import Scope, household_villages, in_scope, position
 from gis import measures
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")
@@ -119,8 +119,8 @@ def kept_scope(scope: Scope, dates=None) -> bool:
 
 
 def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int], village_ids=None):
-    """``table``'s rows of the year, limited to the villages of the scope's regency, of
-    ``regency_id`` and of the ``village_ids`` select, joined to their village and district;
+    """``table``'s rows of the year, limited to the villages whose households the scope reads,
+    to ``regency_id`` and to the ``village_ids`` select, joined to their village and district;
     refreshed first."""
     measures.ensure_current(conn, year)
     query = (select(table, Village.code.label("village_code"), Village.name.label("village_name"),
@@ -129,8 +129,11 @@ def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Opti
              .where(table.c.year == year))
     if village_ids is not None:
         query = query.where(table.c.village_id.in_(village_ids))
-    for rid in {r for r in (regency_id, scope.regency_id if scope.kind == "regency" else None) if r is not None}:
-        query = query.where(District.regency_id == rid)
+    scoped = household_villages(scope)  # the Household rule of app.security.scope
+    if scoped is not None:
+        query = query.where(table.c.village_id.in_(scoped))
+    if regency_id is not None:
+        query = query.where(District.regency_id == regency_id)
     return query.subquery("k")
 
 

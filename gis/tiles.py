@@ -32,11 +32,11 @@ from typing import Optional
 from sqlalchemy import Float, Integer, and_, cast, distinct, func, literal_column, select, text, true
 from sqlalchemy.engine import Connection
 
-from app.models.areas import District, Village
+from app.models.areas import Village
 from app.models.households import Enrolment, Household
 from app.models.measures import village_measure as VM, village_tile_geom as VTG
 from app.models.programs import Program
-from app.security.scope import POSITION_SLACK, Scope, in_scope, position
+from app.security.scope import POSITION_SLACK, Scope, household_villages, in_scope, position
 from gis import measures, queries
 
 EXTENT = 4096
@@ -140,10 +140,9 @@ def _household_villages(conn, scope, z, x, y, year) -> bytes:
         rows = (select(geom, own.c.id, own.c.code, cast(k.c.count, Integer).label("count"),
                        cast(k.c.desil1, Integer).label("desil1"))
                 .select_from(own.join(k, true())).where(k.c.count.is_not(None)))
-        if scope.kind == "regency":
-            rows = rows.where(own.c.id.in_(
-                select(Village.id).join(District, District.id == Village.district_id)
-                .where(District.regency_id == scope.regency_id)))
+        scoped = household_villages(scope)  # the Household rule of app.security.scope
+        if scoped is not None:
+            rows = rows.where(own.c.id.in_(scoped))
     else:
         counts = (select(Household.village_id, func.count().label("count"),
                          func.count().filter(Household.desil == 1).label("desil1"))

@@ -266,6 +266,17 @@ def choosable_areas(model: type, scope: Scope | None = None, write: bool = True)
     return false()
 
 
+def household_villages(scope: Scope) -> Optional[select]:
+    """The villages whose households a province-wide or regency scope reads (the Household
+    rule's own village set), for figures kept per village (gis/measures.py); None: every
+    village. Not for an OPD's scope, whose figures count only its own programs."""
+    if scope.kind == "all":
+        return None
+    if scope.kind == "regency":
+        return _villages_in([scope.regency_id])
+    raise ValueError(f"per-village figures are not kept for a {scope.kind!r} scope")
+
+
 def in_scope(model: type, scope: Scope | None = None, write: bool = False) -> ColumnElement:
     """``predicate`` as a condition always usable in ``.where()``: ``true()`` when unrestricted."""
     pred = predicate(model, scope, write)
