@@ -215,7 +215,7 @@ def handle_operational_error(exc: Exception):
         log.warning("statement timeout on %s %s", request.method, request.path)
         from app.query_guard import timeout_seconds
 
-        return error_response(503, TIMEOUT_MESSAGE.format(seconds=f"{timeout_seconds():g}"), title=TIMEOUT_TITLE)
+        return error_response(503, TIMEOUT_MESSAGE.format(seconds=f"{timeout_seconds():g}".replace(".", ",")), title=TIMEOUT_TITLE)
     if _is_connection_failure(exc):
         _start_outage(exc)
     else:  # another database refusal: no outage, but still no traceback page
