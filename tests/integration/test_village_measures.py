@@ -9,6 +9,8 @@ the Indonesian 503 while the app keeps answering.
 """
 from __future__ import annotations
 
+import threading
+
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import text
@@ -196,12 +198,33 @@ def test_a_query_past_the_statement_timeout_gets_the_indonesian_503(app):
     client = login(app, "bappeda")
     client.get("/lang/id")
     headers = token(app.test_client(), "bappeda")
-    app.config["STATEMENT_TIMEOUT_MS"] = 1
+    # Warm first (the kept measures current), then hold the kept tables these pages read
+    # locked from another connection: a lock wait counts toward statement_timeout, so the
+    # request is cancelled whatever the data (a 1 ms timeout alone is met by a fast empty year).
+    assert client.get("/api/v1/analysis/overlap/matrix", headers=headers).status_code == 200
+    assert client.get("/analysis/overlap/").status_code == 200
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with app.app_context():
+            from app.extensions import db
+
+            with db.engine.connect() as conn, conn.begin():
+                conn.execute(text("LOCK TABLE village_measure, village_program_pair IN ACCESS EXCLUSIVE MODE"))
+                locked.set()
+                release.wait(60)  # never longer: a broken path fails the test instead of hanging it
+
+    holder = threading.Thread(target=hold_lock, daemon=True)
+    holder.start()
+    assert locked.wait(30)
+    app.config["STATEMENT_TIMEOUT_MS"] = 50
     try:
         r = client.get("/api/v1/analysis/overlap/matrix", headers=headers)
         html = client.get("/analysis/overlap/")
     finally:
         app.config["STATEMENT_TIMEOUT_MS"] = 30_000
+        release.set()
+        holder.join(30)
     assert r.status_code == 503 and r.is_json, r.get_data(as_text=True)[:500]
     assert "melebihi batas waktu" in r.get_json()["message"]
     assert html.status_code == 503 and "Permintaan terlalu lama" in html.get_data(as_text=True)
