@@ -42,8 +42,10 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
         register_apis(appbuilder)
         appbuilder.post_init()
     from app.cli import register_cli
+    from app.views.cell_format import register_filters
 
     register_cli(app)
+    register_filters(app)
     from app.errors import install as install_error_handling  # 400 on bad input, 503 when the DB is down, /health
 
     install_error_handling(app)

@@ -20,7 +20,8 @@ Rules (issues 4 and 5, fab-notes.md):
 - NIK / No KK (kind ``id_number``) are written as text, never numbers: in XLSX as string
   cells with the text format ``@`` (no scientific notation, no lost leading zero).
 - XLSX is written by xlsxwriter with ``constant_memory`` to a temporary file, then sent;
-  numbers, money and dates are typed cells with number/date formats. A sheet holds at
+  numbers, money and dates are typed cells with number/date formats; the header row is
+  frozen and carries the autofilter, columns are sized by kind. A sheet holds at
   most 1,048,576 rows (header included); beyond, the rows continue on a new sheet with
   the header repeated.
 - Headers are the translated labels, evaluated in the request's language.
@@ -480,7 +481,14 @@ def write_xlsx(target, rows: Iterable, columns: Iterable[ColumnSpec], sheet_name
     formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in XLSX_FORMATS.items()}
     state = {"sheet": None, "number": 0, "row": 0}
 
+    def close_sheet():
+        # The filter arrows on the header over the rows written (xlsxwriter keeps the range
+        # as a sheet setting, so setting it after the rows is fine in constant_memory mode).
+        if state["sheet"] is not None:
+            state["sheet"].autofilter(0, 0, max(state["row"] - 1, 0), len(cols) - 1)
+
     def new_sheet():
+        close_sheet()
         state["number"] += 1
         sheet = workbook.add_worksheet(_sheet_title(sheet_name, state["number"]))
         for index, (column, title) in enumerate(zip(cols, titles)):
@@ -501,6 +509,7 @@ def write_xlsx(target, rows: Iterable, columns: Iterable[ColumnSpec], sheet_name
             _write_cell(sheet, r, index, get(row), kind, formats)
         state["row"] += 1
         written += 1
+    close_sheet()
     workbook.close()
     return written
 

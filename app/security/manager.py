@@ -19,6 +19,7 @@ from flask_login import login_user
 
 from app.models.users import SinergiUser
 from app.security import login_guard
+from app.security.user_stats import UserStatsView
 
 TOKEN_MISSING = "Butuh token akses: kirim header 'Authorization: Bearer <token>'."
 TOKEN_INVALID = "Token tidak sah."
@@ -173,6 +174,7 @@ class SinergiSecurityManager(SecurityManager):
     userdbmodelview = SinergiUserDBModelView
     security_api = SinergiSecurityApi
     authdbview = SinergiAuthDBView
+    userstatschartview = UserStatsView  # a table: FAB's chart loads Google's script from the internet
 
     def auth_user_db(self, username, password):
         """FAB's check of name and password, behind the login guard: a locked account (or an IP

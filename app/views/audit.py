@@ -25,6 +25,7 @@ from app.models.audit import AuditLog
 from app.models.jobs import ExportLog
 from app.services.complaints import WIB
 from app.views.base import ScopedModelView
+from app.views.cell_format import datetime_text
 from app.views.list_export import format_and_separator
 from app.views.workflow import NoActionsMixin
 
@@ -34,9 +35,7 @@ ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location",
 
 
 def _datetime(value) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime_text(value, seconds=True)
 
 
 def _json_table(value) -> Markup | str:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import format_decimal, gettext, lazy_gettext as _
+from flask_babel import format_decimal, gettext, lazy_gettext as _, lazy_pgettext
 from sqlalchemy import select
 
 from app import exports
@@ -33,7 +33,7 @@ from app.models.areas import Regency
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, REQUEST_KINDS, REQUEST_STATES
 from app.security.scope import Scope, ScopeError, current_scope
 from app.services import audit, lp2kd
-from app.views.cell_format import format_value
+from app.views.cell_format import date_text, datetime_text, format_value
 from app.views.choices import (CLUSTER_CHOICES, DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES,
                                PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES)
 
@@ -100,7 +100,7 @@ def sections(report: lp2kd.Report) -> list[Section]:
     summary.tables.append(Table("summary", _("Summary"), [], pairs=True, rows=[
         (_("Area"), report.area_name, "text"),
         (_("Period"), _period_title(report), "text"),
-        (_("Days"), f"{report.first_day.isoformat()} – {report.last_day.isoformat()}", "text"),
+        (_("Days"), f"{date_text(report.first_day)} – {date_text(report.last_day)}", "text"),
         (_("Poverty rate (%)"), s["poverty_rate"], "number"),
         (_("RPJMD target (%)"), s["target_rate"], "number"),
         (_("Programs"), s["programs"], "int"),
@@ -287,7 +287,7 @@ def sections(report: lp2kd.Report) -> list[Section]:
     workflow.notes.append(_("Counted by the day they were filed (Lampung time), in their present state."))
     out.append(workflow)
 
-    note = Section("note", _("Problems and follow-up"), sheet=_("Problems and follow-up"))
+    note = Section("note", _("Problems and follow-up"), sheet=lazy_pgettext("sheet", "Problems and follow-up"))
     n = report.note or {}
     note.tables.append(Table("note", _("Problems and follow-up"), [], pairs=True, rows=[
         (_("Problems"), n.get("problems") or "", "text"),
@@ -519,7 +519,7 @@ class Lp2kdView(BaseView):
             "reports/lp2kd.html", report=report, sections=sections(report), choice=choice, printable=printable,
             areas=area_choices(scope), years=year_choices(scope, choice.year), periods=list(PERIOD_LABELS.items()),
             period_title=_period_title(report), fmt=format_value, can_write=can_write,
-            generated=dt.datetime.now(lp2kd.WIB).strftime("%Y-%m-%d %H:%M") + " WIB",
+            generated=datetime_text(dt.datetime.now(lp2kd.WIB)),
             audit_head="{1}:{2}".format(*audit.head(guarded_connection())),
             numeric=exports.NUMERIC_KINDS, title=gettext("LP2KD report"))
 

@@ -104,6 +104,9 @@ def test_rows_beyond_the_sheet_limit_continue_on_new_sheets(tmp_path):
         table = list(sheet.iter_rows(values_only=True))
         assert table[0] == ("N", "Nama")  # every sheet repeats the header
         assert 2 <= len(table) <= 4
+        # the header stays in view and carries the filter arrows over exactly this sheet's rows
+        assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:B{len(table)}"
+        assert sheet.column_dimensions["B"].width >= 10
         values += [row[0] for row in table[1:]]
     assert values == list(range(10))
     assert exports.EXCEL_MAX_ROWS == 1_048_576

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import openpyxl
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select, text
 
 from tests.conftest import DEMO_PASSWORD
@@ -475,6 +476,21 @@ def test_a_report_outside_the_scope_is_refused(app, raw):
 
 def _sheet_rows(sheet):
     return [tuple(c for c in row) for row in sheet.iter_rows(values_only=True)]
+
+
+def test_the_sheet_names_are_whole_in_indonesian(app, reports):
+    """Excel allows 31 characters: every "N. section" name fits uncut in the default language."""
+    from app.views.reports import sections
+
+    client = session_client(app, "bappeda")
+    client.get("/lang/id")
+    r = client.get("/lp2kd/xlsx?area=province&year=2017&period=s1")
+    assert r.status_code == 200, r.data[:300]
+    names = openpyxl.load_workbook(io.BytesIO(r.data)).sheetnames
+    with app.test_request_context(), force_locale("id"):
+        expected = [f"{i}. {section.sheet or section.title}" for i, section in enumerate(sections(reports("bappeda", None, "s1")), 1)]
+    assert names == expected
+    assert "11. Masalah dan Tindak Lanjut" in names
 
 
 def test_the_workbook_has_one_sheet_per_section(app, reports, artifacts):
