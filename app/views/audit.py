@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import request
+import re
+from typing import Optional
+
+from flask import abort, request, url_for
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
@@ -18,16 +21,19 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _
 from markupsafe import Markup
+from werkzeug.routing import BuildError
 from wtforms import SelectField
 
 from app.extensions import db
 from app.models.audit import AuditLog
+from app.models.workflow import UpdateRequest
+from app.services import update_requests as requests_service
 from app.models.jobs import ExportLog
 from app.services.complaints import WIB
 from app.views.base import ScopedModelView
-from app.views.cell_format import datetime_text
+from app.views.cell_format import date_text, datetime_text, yes_no
 from app.views.list_export import format_and_separator
-from app.views.workflow import NoActionsMixin
+from app.views.workflow import FIELD_LABELS, NoActionsMixin, display_value
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
             "update_request", "complaint"]
@@ -36,6 +42,78 @@ ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location",
 
 def _datetime(value) -> str:
     return datetime_text(value, seconds=True)
+
+
+# What the trail's codes mean to a reader, and where each kind of row is shown.
+ENTITY_LABELS = {"household": _("Household"), "household_member": _("Household member"),
+                 "enrolment": _("Enrolment"), "program": _("Program"), "priority_zone": _("Priority zone"),
+                 "ab_user": _("User"), "ab_role": _("Role"), "update_request": _("Data update request"),
+                 "complaint": _("Complaint")}
+ENTITY_VIEWS = {"household": "HouseholdView", "household_member": "HouseholdMemberView",
+                "enrolment": "EnrolmentView", "program": "ProgramView", "priority_zone": "PriorityZoneView",
+                "update_request": "UpdateRequestView", "complaint": "ComplaintView"}
+ACTION_LABELS = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "approve": _("Approved"),
+                 "reject": _("Rejected"), "accept_location": _("Location accepted"), "assign": _("Assigned"),
+                 "handle": _("Handled"), "resolve": _("Resolved"), "import": _("Imported")}
+assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS)
+REQUEST_NOTE = re.compile(r"^pemutakhiran #(\d+)")  # update_requests.audit_label
+
+
+def _entity_label(value) -> str:
+    return str(ENTITY_LABELS.get(value, value or ""))
+
+
+def _action_label(value) -> str:
+    return str(ACTION_LABELS.get(value, value or ""))
+
+
+def changes(before: Optional[dict], after: Optional[dict]) -> list[dict]:
+    """Rows of the before/after table: the field's label, both values as a person reads them
+    (a point as latitude, longitude; a village by name and code), changed or not."""
+    before, after = before or {}, after or {}
+    rows = []
+    for field in sorted(set(before) | set(after), key=lambda f: str(FIELD_LABELS.get(f, f))):
+        old, new = before.get(field), after.get(field)
+        rows.append({"field": str(FIELD_LABELS.get(field, field)), "code": field,
+                     "before": _value_text(field, old), "after": _value_text(field, new),
+                     "changed": bool(before) and bool(after) and old != new})
+    return rows
+
+
+def _value_text(field: str, value) -> str:
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if field.endswith("_date") or field in ("date", "deadline"):
+        try:
+            return date_text(dt.date.fromisoformat(str(value)[:10]))
+        except ValueError:
+            pass
+    if field == "state":
+        return str(requests_service.STATE_LABELS.get(value, value))
+    return display_value(field, value)
+
+
+def _record_link(item: AuditLog) -> Optional[str]:
+    """The record's own page, while it exists and the user may open it."""
+    view = ENTITY_VIEWS.get(item.entity)
+    if view is None or item.entity_id is None or item.action == "delete":
+        return None
+    try:
+        return url_for(f"{view}.show", pk=item.entity_id)
+    except BuildError:
+        return None
+
+
+def _request_of(item: AuditLog) -> Optional[UpdateRequest]:
+    """The data update request an audit row came from (its approval writes the row), so the
+    page can say who proposed, verified and approved it."""
+    request_id = item.entity_id if item.entity == "update_request" else None
+    if request_id is None:
+        match = REQUEST_NOTE.match(item.note or "")
+        request_id = int(match.group(1)) if match else None
+    return None if request_id is None else db.session.get(UpdateRequest, request_id)
 
 
 def _json_table(value) -> Markup | str:
@@ -62,13 +140,35 @@ class AuditLogView(NoActionsMixin, ScopedModelView):
     search_columns = ["entity", "action", "username", "at", "entity_id", "note"]
     add_columns = edit_columns = ["note"]  # never offered: no add / edit permission exists
     search_form_extra_fields = {
-        "entity": SelectField(_("Entity"), choices=[(e, e) for e in ENTITIES]),
-        "action": SelectField(_("Action"), choices=[(a, a) for a in ACTIONS]),
+        "entity": SelectField(_("Entity"), choices=[(e, ENTITY_LABELS[e]) for e in ENTITIES]),
+        "action": SelectField(_("Action"), choices=[(a, ACTION_LABELS[a]) for a in ACTIONS]),
     }
     formatters_columns = {"at": _datetime, "before": _json_table, "after": _json_table,
-                          "note": lambda v: "" if v is None else v}
+                          "note": lambda v: "" if v is None else v, "entity": _entity_label,
+                          "action": _action_label, "entity_id": lambda v: "" if v is None else v}
     base_order = ("id", "desc")
     list_template = "audit/list.html"
+    show_template = "audit/show.html"
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """One row as a reader wants it: labelled fields with their values before and after,
+        a link to the record, and for an approved data update who proposed, verified and
+        approved it. The stored JSON and the hashes stay below, for the auditor."""
+        pk = self._deserialize_pk_if_composite(pk)
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        widgets = self._show(pk)
+        update_request = _request_of(item)
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[], item=item,
+            changes=changes(item.before, item.after), record_link=_record_link(item),
+            entity_label=_entity_label(item.entity), action_label=_action_label(item.action),
+            at=_datetime(item.at), update_request=update_request,
+            request_steps=[] if update_request is None else update_request.steps,
+            state_label=lambda s: str(requests_service.STATE_LABELS.get(s, s)), fmt_datetime=datetime_text)
 
     @expose("/export/")
     @has_access
