@@ -20,7 +20,7 @@ class UserStatsView(ModelView):
     label_columns = {"username": _("User Name"), "first_name": _("First Name"), "last_name": _("Last Name"),
                      "login_count": _("Login count"), "fail_login_count": _("Failed login count"),
                      "last_login": _("Last login")}
-    formatters_columns = {"login_count": number_text, "fail_login_count": number_text,
+    formatters_columns = {"login_count": lambda n: number_text(n or 0), "fail_login_count": lambda n: number_text(n or 0),
                           "last_login": datetime_text}
     search_columns = ["username", "first_name", "last_name"]
-    base_order = ("login_count", "desc")
+    base_order = ("username", "asc")  # descending counts would put the never-logged-in (NULL) first

@@ -26,7 +26,13 @@ from wtforms import SelectField
 
 from app.extensions import db
 from app.models.audit import AuditLog
+from app.labels import LABELS
+from app.models.areas import District, Regency
+from app.models.households import Household
+from app.models.programs import Program
+from app.models.tkpk import Agency
 from app.models.workflow import UpdateRequest
+from app.security import scope as scope_mod
 from app.services import update_requests as requests_service
 from app.models.jobs import ExportLog
 from app.services.complaints import WIB
@@ -51,11 +57,18 @@ ENTITY_LABELS = {"household": _("Household"), "household_member": _("Household m
                  "complaint": _("Complaint")}
 ENTITY_VIEWS = {"household": "HouseholdView", "household_member": "HouseholdMemberView",
                 "enrolment": "EnrolmentView", "program": "ProgramView", "priority_zone": "PriorityZoneView",
-                "update_request": "UpdateRequestView", "complaint": "ComplaintView"}
+                "update_request": "UpdateRequestView", "complaint": "ComplaintView",
+                "ab_user": "SinergiUserDBModelView"}
 ACTION_LABELS = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "approve": _("Approved"),
                  "reject": _("Rejected"), "accept_location": _("Location accepted"), "assign": _("Assigned"),
                  "handle": _("Handled"), "resolve": _("Resolved"), "import": _("Imported")}
 assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS)
+# Foreign keys a row may hold: the field's label, and how the referenced row is named.
+REFERENCES = {"regency_id": (LABELS["regency"], Regency, lambda r: f"{r.name} ({r.code})"),
+              "district_id": (LABELS["district"], District, lambda d: f"{d.name} ({d.code})"),
+              "agency_id": (LABELS["agency"], Agency, lambda a: a.name),
+              "program_id": (LABELS["program"], Program, lambda p: f"{p.code} — {p.name}"),
+              "household_id": (LABELS["household"], Household, lambda h: scope_mod.mask_number(h.no_kk) or "")}
 REQUEST_NOTE = re.compile(r"^pemutakhiran #(\d+)")  # update_requests.audit_label
 
 
@@ -72,9 +85,12 @@ def changes(before: Optional[dict], after: Optional[dict]) -> list[dict]:
     (a point as latitude, longitude; a village by name and code), changed or not."""
     before, after = before or {}, after or {}
     rows = []
-    for field in sorted(set(before) | set(after), key=lambda f: str(FIELD_LABELS.get(f, f))):
+    def label(field):
+        return str(REFERENCES[field][0] if field in REFERENCES else FIELD_LABELS.get(field, field))
+
+    for field in sorted(set(before) | set(after), key=label):
         old, new = before.get(field), after.get(field)
-        rows.append({"field": str(FIELD_LABELS.get(field, field)), "code": field,
+        rows.append({"field": label(field), "code": field,
                      "before": _value_text(field, old), "after": _value_text(field, new),
                      "changed": bool(before) and bool(after) and old != new})
     return rows
@@ -92,6 +108,10 @@ def _value_text(field: str, value) -> str:
             pass
     if field == "state":
         return str(requests_service.STATE_LABELS.get(value, value))
+    if field in REFERENCES and value not in (None, ""):
+        _label, model, name = REFERENCES[field]
+        row = db.session.get(model, value)
+        return name(row) if row is not None else f"#{value}"
     return display_value(field, value)
 
 

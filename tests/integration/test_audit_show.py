@@ -60,6 +60,16 @@ def test_an_approved_change_reads_with_labels_values_people_and_a_link(app, area
     assert RAW.findall(visible_text(html)) == []
     assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", visible_text(html))  # no ISO dates
 
+    # the request's own row: its state in words, its household by No KK
+    request_row = sql(app, """SELECT id FROM audit_log WHERE entity = 'update_request' AND entity_id = :p
+                               AND action = 'approve'""", p=pk)[0][0]
+    html = client.get(f"/auditlogview/show/{request_row}").get_data(as_text=True)
+    tr = re.search(r'<tr[^>]*data-field="household_id"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "Rumah tangga" in tr and re.search(r"\b\d{16}\b", tr), tr
+    tr = re.search(r'<tr[^>]*data-field="state"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "Disetujui" in tr and "diverifikasi" in tr.lower(), tr
+    assert RAW.findall(visible_text(html)) == []
+
 
 def test_the_list_names_actions_and_records_in_words(app, areas):
     pk = make_request(app, areas, "diverifikasi", proposed={"desil": 3})
