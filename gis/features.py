@@ -42,7 +42,7 @@ from gis import queries
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
 DEFAULT_DECIMALS = 6  # ~0.1 m: full precision for unsimplified geometry
-MEASURE_FIELDS = ("households", "desil1", "reached", "coverage", "multi_program", "gaps")
+MEASURE_FIELDS = ("households", "desil1", "reached", "coverage", "multi_program", "gaps", "programs_3plus")
 
 
 class QueryError(ValueError):
@@ -290,6 +290,31 @@ def area_rows(conn: Connection, level_name: str, *, bbox=None, regency_id: Optio
     return conn.execute(query).mappings().all()
 
 
+SEARCH_LIMIT = 10
+
+
+def village_search(conn: Connection, text: str, regency_id: Optional[int] = None) -> list[dict]:
+    """Up to ``SEARCH_LIMIT`` villages whose name or code holds every word of ``text`` (the map's
+    search box), each with its district, regency and extent to zoom to; exact code first, then
+    names starting with the text, then by code."""
+    words = [w for w in re.split(r"\s+", text.strip()) if w][:5]
+    if not words:
+        return []
+    level = AREA_LEVELS["villages"]
+    like = [Village.name.icontains(w, autoescape=True) | Village.code.startswith(w, autoescape=True) for w in words]
+    columns = [Village.id.label("id"), Village.code.label("code"), Village.name.label("name"),
+               District.name.label("district"), Regency.name.label("regency"),
+               func.ST_XMin(Village.geom).label("minx"), func.ST_YMin(Village.geom).label("miny"),
+               func.ST_XMax(Village.geom).label("maxx"), func.ST_YMax(Village.geom).label("maxy")]
+    phrase = " ".join(words)
+    query = (_area_filtered(level, columns, regency_id=regency_id, where=like)
+             .order_by((Village.code != phrase), ~Village.name.istartswith(phrase, autoescape=True), Village.code)
+             .limit(SEARCH_LIMIT))
+    return [{"id": r["id"], "code": r["code"], "name": r["name"], "district": r["district"], "regency": r["regency"],
+             "bbox": [round(float(r[k]), 6) for k in ("minx", "miny", "maxx", "maxy")]}
+            for r in conn.execute(query).mappings()]
+
+
 def count_areas(conn: Connection, level_name: str, *, bbox=None, regency_id: Optional[int] = None,
                 where=()) -> int:
     level = AREA_LEVELS[level_name]
@@ -343,9 +368,11 @@ def collection_extent(conn: Connection, name: str, scope: Optional[Scope] = None
 
 def _measure_properties(m: Optional[dict]) -> dict:
     if not m:
-        return {"households": 0, "desil1": 0, "reached": 0, "coverage": 0.0, "multi_program": 0, "gaps": 0}
+        return {"households": 0, "desil1": 0, "reached": 0, "coverage": 0.0, "multi_program": 0, "gaps": 0,
+                "programs_3plus": 0}
     return {"households": int(m["households"]), "desil1": int(m["desil1"]), "reached": int(m["reached"]),
-            "coverage": float(m["coverage"] or 0), "multi_program": int(m["multi_program"]), "gaps": int(m["gaps"])}
+            "coverage": float(m["coverage"] or 0), "multi_program": int(m["multi_program"]), "gaps": int(m["gaps"]),
+            "programs_3plus": int(m["programs_3plus"])}
 
 
 def villages_geojson(conn: Connection, scope: Scope, *, year: int, max_desil: int = 1,

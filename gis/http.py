@@ -215,6 +215,20 @@ class GeoFeaturesView(BaseApi):
                                   bbox=bbox, tolerance=tolerance, decimals=decimals)
         return _send(body, F.GEOJSON, SCOPED_CACHE)
 
+    @expose("/villages/search", methods=["GET"])
+    @protect(allow_browser_login=True)
+    @permission_name("villages")
+    @_catch_query_errors
+    def village_search(self):
+        """The village map's search box: ``?q=<name or code words>[&regency=18.07]`` -> up to 10
+        villages with district, regency and bbox. An operator searches their own regency."""
+        conn = _connection()
+        scope = current_scope()
+        text = (_args().get("q") or "")[:80]
+        regency_id = scope.regency_id if scope.kind == "regency" else F.regency_id_for(conn, _args().get("regency"))
+        body = json.dumps({"villages": F.village_search(conn, text, regency_id)}, ensure_ascii=False)
+        return _send(body, "application/json", SCOPED_CACHE)
+
     @expose("/zones", methods=["GET"])
     @protect(allow_browser_login=True)
     @permission_name("zones")

@@ -225,7 +225,8 @@ def _figure(page: MapPage) -> tuple[Figure, folium.Map, Optional[folium.TileLaye
     figure.header.add_child(Element('<meta name="robots" content="noindex">'), name="robots")
     south_west, north_east = page.bounds or [[-6.0, 103.5], [-3.5, 106.2]]  # Lampung
     center = [(south_west[0] + north_east[0]) / 2, (south_west[1] + north_east[1]) / 2]
-    fmap = folium.Map(location=center, zoom_start=8, tiles=None, control_scale=True, width="100%", height="100%",
+    # control_scale off: sinergi_maps.js adds a metric-only scale (folium's shows miles too).
+    fmap = folium.Map(location=center, zoom_start=8, tiles=None, control_scale=False, width="100%", height="100%",
                       zoom_snap=0.25, minZoom=6, maxZoom=19)
     figure.add_child(fmap)
     basemap = None

@@ -149,7 +149,8 @@ def kept_village_measures(conn: Connection, year: int, scope: Scope, max_desil: 
                    reached.label("reached"),
                    func.round(cast(100.0 * reached / households, Numeric), 1).label("coverage"),
                    int_sum(k.c.programs_2 + k.c.programs_3plus).label("multi_program"),
-                   int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"))
+                   int_sum(_kept_gaps(k, scope), k.c.desil <= max_desil).label("gaps"),
+                   int_sum(k.c.programs_3plus).label("programs_3plus"))
             .group_by(k.c.village_id, k.c.village_code, k.c.village_name).having(households > 0)
             .order_by(k.c.village_code))
 
@@ -340,14 +341,16 @@ def gaps_by_zone(conn: Connection, year: int, scope: Scope, max_desil: int = 1, 
 
 # --- per village measures for maps ---------------------------------------------------------------
 
-MEASURES = ("desil1", "coverage", "multi_program", "gaps")
+# The map colours by these; programs_0/1/2 are derived in the browser from households, reached,
+# multi_program and programs_3plus (app/static/js/maps/sinergi_maps.js).
+MEASURES = ("desil1", "coverage", "multi_program", "gaps", "programs_0", "programs_1", "programs_2", "programs_3plus")
 
 
 def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int = 1,
                      regency_id: Optional[int] = None):
     """Per village with scoped households: households, desil-1 households, households
-    reached (1+ program) and coverage %, households with 2+ programs, and gap households.
-    The map colours villages by one of desil1 / coverage / multi_program / gaps."""
+    reached (1+ program) and coverage %, households with 2+ programs, gap households and
+    households with 3+ programs. The map colours villages by one of ``MEASURES``."""
     if kept_scope(scope):
         return conn.execute(kept_village_measures(conn, year, scope, max_desil, regency_id)).mappings().all()
     counts = _program_counts(year, scope, regency_id).subquery("c")
@@ -357,13 +360,15 @@ def village_measures(conn: Connection, year: int, scope: Scope, max_desil: int =
     per_village = (select(counts.c.village_id, func.count().label("households"),
                           func.count().filter(counts.c.desil == 1).label("desil1"),
                           func.count().filter(counts.c.programs >= 1).label("reached"),
-                          func.count().filter(counts.c.programs >= 2).label("multi_program"))
+                          func.count().filter(counts.c.programs >= 2).label("multi_program"),
+                          func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
                    .group_by(counts.c.village_id).subquery("pv"))
     query = (select(Village.id.label("village_id"), Village.code, Village.name, per_village.c.households,
                     per_village.c.desil1, per_village.c.reached,
                     func.round(cast(100.0 * per_village.c.reached / per_village.c.households, Numeric), 1)
                     .label("coverage"),
-                    per_village.c.multi_program, func.coalesce(gap_counts.c.gaps, 0).label("gaps"))
+                    per_village.c.multi_program, func.coalesce(gap_counts.c.gaps, 0).label("gaps"),
+                    per_village.c.programs_3plus)
              .join(per_village, per_village.c.village_id == Village.id)
              .outerjoin(gap_counts, gap_counts.c.village_id == Village.id)
              .order_by(Village.code))

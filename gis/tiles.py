@@ -163,7 +163,7 @@ def village_tile(conn: Connection, z: int, x: int, y: int, measures: Optional[di
     check_tile(z, x, y)
     env = _envelope(z, x, y)
     tolerance = 360.0 / 2 ** z / 512  # half a screen pixel (ST_AsMVTGeom makes the result valid)
-    names = ("households", "desil1", "reached", "coverage", "multi_program", "gaps")
+    names = ("households", "desil1", "reached", "coverage", "multi_program", "gaps", "programs_3plus")
     in_tile = Village.geom.op("&&")(_search_envelope(z, x, y))
     if measures is None:
         m = queries.kept_village_measures(conn, year, scope, max_desil,
@@ -172,13 +172,15 @@ def village_tile(conn: Connection, z: int, x: int, y: int, measures: Optional[di
         ids = list(measures)
         m = text("""SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:households AS int[]), CAST(:desil1 AS int[]),
                                         CAST(:reached AS int[]), CAST(:coverage AS float8[]),
-                                        CAST(:multi AS int[]), CAST(:gaps AS int[]))
-                    AS m(village_id, households, desil1, reached, coverage, multi_program, gaps)""").bindparams(
+                                        CAST(:multi AS int[]), CAST(:gaps AS int[]), CAST(:plus3 AS int[]))
+                    AS m(village_id, households, desil1, reached, coverage, multi_program, gaps,
+                         programs_3plus)""").bindparams(
             ids=ids, households=[measures[i]["households"] for i in ids], desil1=[measures[i]["desil1"] for i in ids],
             reached=[measures[i]["reached"] for i in ids], coverage=[float(measures[i]["coverage"]) for i in ids],
             multi=[measures[i]["multi_program"] for i in ids], gaps=[measures[i]["gaps"] for i in ids],
+            plus3=[measures[i]["programs_3plus"] for i in ids],
         ).columns(village_id=Integer, households=Integer, desil1=Integer, reached=Integer, coverage=Float,
-                  multi_program=Integer, gaps=Integer).subquery("m")
+                  multi_program=Integer, gaps=Integer, programs_3plus=Integer).subquery("m")
     villages = Village.__table__
     if z < RAW_MIN_ZOOM:  # the simplification kept for this zoom (migration 0011), already in 3857
         shape = VTG.c.geom

@@ -9,6 +9,7 @@ points in scope, vector tiles beyond).
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from flask import Response, current_app, request, url_for
@@ -30,6 +31,7 @@ GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
     "districts": "/gis/geojson/districts",
     "households": "/gis/geojson/households",
     "tiles": "/gis/tiles/households/{z}/{x}/{y}.pbf",
+    "villageSearch": "/gis/geojson/villages/search",
 }
 
 
@@ -39,6 +41,10 @@ def _measure_labels() -> list[dict]:
         {"value": "coverage", "label": _("Coverage (%)")},
         {"value": "multi_program", "label": _("Households with 2+ programs")},
         {"value": "gaps", "label": _("Gap households")},
+        {"value": "programs_0", "label": _("Households with no program")},
+        {"value": "programs_1", "label": _("Households with 1 program")},
+        {"value": "programs_2", "label": _("Households with 2 programs")},
+        {"value": "programs_3plus", "label": _("Households with 3+ programs")},
     ]
 
 
@@ -52,6 +58,10 @@ def _labels() -> dict[str, str]:
         "reached": _("Reached by 1+ program"), "m_desil1": _("Desil-1 households"),
         "m_coverage": _("Coverage (%)"), "m_multi_program": _("Households with 2+ programs"),
         "m_gaps": _("Gap households (desil ≤ {k}, in a zone, no program)"),
+        "m_programs_0": _("Households with no program"), "m_programs_1": _("Households with 1 program"),
+        "m_programs_2": _("Households with 2 programs"), "m_programs_3plus": _("Households with 3+ programs"),
+        "searchVillage": _("Find a village"), "searchPlaceholder": _("Village name or code"),
+        "noVillageFound": _("No village found"),
         "districtPrefix": _("Kec."), "openHouseholdList": _("Households in this village"),
         "noHouseholds": _("No households"), "priorityLevel": _("Priority level"), "basis": _("Basis"),
         "loadingVillages": _("Loading villages…"), "villagesShown": _("{n} villages"),
@@ -171,8 +181,11 @@ class MapView(BaseView):
             common = self._common(conn, scope)
         config = common["config"]
         measure = request.args.get("measure", "desil1")
+        focus = request.args.get("village", "")
         config.update({
             "measure": measure if measure in maps.MEASURES else "desil1",
+            # ?village=<code>: open zoomed to that village (the analysis tables' rows link here)
+            "focus": focus if re.fullmatch(r"\d{2}\.\d{2}\.\d{2}\.\d{4}", focus) else "",
             "k": _int_arg("k", 1, range(1, MAX_DESIL + 1)),
             "maxDesil": MAX_DESIL,
             "measures": _measure_labels(),

@@ -227,3 +227,42 @@ def test_operator_maps_hold_only_lampung_timur(page, artifacts, engine):
     assert int(frame.locator("body").get_attribute("data-households-loaded")) == located
     assert frame.locator(".sinergi-cluster").count() > 0
     page.screenshot(path=str(artifacts / "maps_household_op1807.png"))
+
+
+def test_a_village_found_by_search_or_linked_by_code_opens_zoomed_with_its_figures(page, artifacts, engine):
+    """The search box finds a village by a word of its name; choosing it zooms there and opens its
+    popup with the 0/1/2/3+ program counts; ?village=<code>&measure=programs_0 (the analysis
+    tables' link) does the same on load. The popup stays below the layer switcher; the scale is
+    metric only."""
+    with engine.connect() as conn:
+        village = conn.execute(text("""
+            SELECT v.code, v.name FROM village v JOIN district d ON d.id = v.district_id
+              JOIN regency r ON r.id = d.regency_id
+             WHERE r.code = '18.07' AND EXISTS (SELECT 1 FROM household h WHERE h.village_id = v.id)
+               AND v.name ~ '^[A-Za-z]+ [A-Za-z]+$' ORDER BY v.code LIMIT 1""")).one()
+    login(page, "op1807")
+    frame = open_map(page, "/maps/villages/?measure=programs_3plus", "villages")
+    frame.fill("#sinergi-village-search", village.name.split()[1].lower())
+    option = frame.locator(f"#sinergi-village-results a[data-code='{village.code}']")
+    option.wait_for(timeout=TIMEOUT)
+    assert "Kec." in option.inner_text() and village.code in option.inner_text()
+    option.click()
+    frame.locator(f"body[data-focused-village='{village.code}']").wait_for(timeout=TIMEOUT)
+    popup = frame.locator(".sinergi-popup")
+    assert popup.get_attribute("data-village-code") == village.code
+    text_ = popup.inner_text()
+    for label in ("tanpa program", "1 program", "2 program", "3+ program"):
+        assert label in text_, text_
+    layers = frame.locator(".leaflet-control-layers").bounding_box()
+    box = frame.locator(".leaflet-popup-content-wrapper").bounding_box()
+    assert box["y"] >= layers["y"] + layers["height"], (box, layers)  # not over the switcher
+    scale = frame.locator(".leaflet-control-scale").inner_text()
+    assert re.search(r"\d+ k?m", scale) and "mi" not in scale and "ft" not in scale, scale
+    page.screenshot(path=str(artifacts / "maps_village_search.png"))
+
+    frame = open_map(page, f"/maps/villages/?measure=programs_0&village={village.code}", "villages")
+    frame.locator(f"body[data-focused-village='{village.code}']").wait_for(timeout=TIMEOUT)
+    assert frame.locator("#sinergi-measure").input_value() == "programs_0"
+    assert frame.locator(".sinergi-legend").get_attribute("data-measure") == "programs_0"
+    assert frame.locator(".sinergi-popup").get_attribute("data-village-code") == village.code
+    page.screenshot(path=str(artifacts / "maps_village_linked.png"))

@@ -97,7 +97,7 @@ def province_tiles(app):
 
 SCOPED_URLS = [
     "/gis/geojson/households", "/gis/geojson/households?bbox=105,-6,106,-5", "/gis/geojson/zones",
-    "/gis/geojson/villages", "/gis/geojson/villages?zoom=8",
+    "/gis/geojson/villages", "/gis/geojson/villages?zoom=8", "/gis/geojson/villages/search?q=suka",
     "/gis/tiles/households/14/{x14}/{y14}.pbf", "/gis/tiles/households/8/{x8}/{y8}.pbf",
     "/gis/tiles/villages/8/{x8}/{y8}.pbf",
     "/ogc/collections/zones/items", "/ogc/collections/zones/items/1", "/ogc/collections/zones",
@@ -338,8 +338,9 @@ def test_village_tiles_carry_the_scoped_measures(app, client, tokens, own_regenc
         m = expected.get(p["code"])
         if m:
             own_seen += 1
-            assert (p["households"], p["desil1"], p["reached"], p["multi_program"], p["gaps"]) == \
-                   (m["households"], m["desil1"], m["reached"], m["multi_program"], m["gaps"])
+            assert (p["households"], p["desil1"], p["reached"], p["multi_program"], p["gaps"],
+                    p["programs_3plus"]) == \
+                   (m["households"], m["desil1"], m["reached"], m["multi_program"], m["gaps"], m["programs_3plus"])
             assert p["coverage"] == pytest.approx(float(m["coverage"]))
         else:
             assert p["households"] == 0 and p["gaps"] == 0
@@ -390,9 +391,9 @@ def test_village_geojson_measures_equal_village_measures(app, client, tokens, ow
         p = f["properties"]
         assert {"code", "name", "kind", "district", "regency"} <= set(p)
         m = expected.get(p["code"], {"households": 0, "desil1": 0, "reached": 0, "coverage": 0, "multi_program": 0,
-                                      "gaps": 0})
-        assert [p[k] for k in ("households", "desil1", "reached", "multi_program", "gaps")] == \
-               [m[k] for k in ("households", "desil1", "reached", "multi_program", "gaps")], p["code"]
+                                      "gaps": 0, "programs_3plus": 0})
+        assert [p[k] for k in ("households", "desil1", "reached", "multi_program", "gaps", "programs_3plus")] == \
+               [m[k] for k in ("households", "desil1", "reached", "multi_program", "gaps", "programs_3plus")], p["code"]
         assert p["coverage"] == pytest.approx(float(m["coverage"]))
     if username == "op1807":
         assert {f["properties"]["code"][:5] for f in features if f["properties"]["households"]} == {OWN}
@@ -601,3 +602,43 @@ def test_zone_writes_are_cleaned_to_the_published_grid(app):
             "FROM (SELECT CAST(:g AS geometry) g) s"), {"g": cleaned.desc}).one()
         db.session.rollback()
     assert (valid, parts, rounded_valid) == (True, 1, True)
+
+
+# --- the village map's search box ---------------------------------------------------------------
+
+def test_village_search_finds_by_words_and_code_within_the_users_area(app, client, tokens):
+    code, name = sql(app, """SELECT v.code, v.name FROM village v JOIN district d ON d.id = v.district_id
+                             JOIN regency r ON r.id = d.regency_id WHERE r.code = '18.01' AND v.name LIKE '% %'
+                             ORDER BY v.code LIMIT 1""")[0]
+    words = name.split()
+    r = client.get(f"/gis/geojson/villages/search?q={words[-1].lower()}+{words[0].upper()}", headers=tokens["bappeda"])
+    assert r.status_code == 200
+    found = r.get_json()["villages"]
+    assert code in [v["code"] for v in found] and len(found) <= 10
+    expected = sql(app, """SELECT count(*) FROM village WHERE name ILIKE :a AND name ILIKE :b""",
+                   a=f"%{words[-1]}%", b=f"%{words[0]}%")[0][0]
+    assert len(found) == min(expected, 10)
+    hit = next(v for v in found if v["code"] == code)
+    minx, miny, maxx, maxy = sql(app, "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+                                      "FROM village WHERE code = :c", c=code)[0]
+    assert hit["bbox"] == pytest.approx([minx, miny, maxx, maxy], abs=1e-6) and hit["district"] and hit["regency"]
+    # the exact code comes first
+    assert client.get(f"/gis/geojson/villages/search?q={code}", headers=tokens["bappeda"]).get_json()["villages"][0][
+        "code"] == code
+    # Lampung Timur's operator searches Lampung Timur only, whatever regency is asked for
+    for url in (f"/gis/geojson/villages/search?q={code}", f"/gis/geojson/villages/search?q={code}&regency=18.01"):
+        r = client.get(url, headers=tokens["op1807"])
+        assert r.status_code == 200 and r.get_json()["villages"] == [], url
+    own = client.get("/gis/geojson/villages/search?q=18.07.01", headers=tokens["op1807"]).get_json()["villages"]
+    assert own and all(v["code"].startswith("18.07.") for v in own)
+
+
+@pytest.mark.parametrize("q", ["%", "_", "\\", "' OR 1=1 --", "", "   ", "x" * 500])
+def test_village_search_takes_any_text_literally(app, client, tokens, q):
+    r = client.get("/gis/geojson/villages/search", query_string={"q": q}, headers=tokens["bappeda"])
+    assert r.status_code == 200 and r.get_json()["villages"] == []
+
+
+def test_village_search_names_a_bad_regency(app, client, tokens):
+    r = client.get("/gis/geojson/villages/search?q=suka&regency=99", headers=tokens["bappeda"])
+    assert r.status_code == 400 and "regency" in r.get_data(as_text=True)

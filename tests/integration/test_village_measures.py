@@ -52,7 +52,7 @@ SELECT h.village_id, count(*) AS households, count(*) FILTER (WHERE h.desil = 1)
        count(*) FILTER (WHERE h.desil <= :k AND n.programs = 0 AND h.id IN (SELECT id FROM zoned)) AS gaps
   FROM h JOIN n ON n.id = h.id GROUP BY h.village_id ORDER BY h.village_id
 """
-MEASURES = ("households", "desil1", "reached", "multi_program", "gaps")
+MEASURES = ("households", "desil1", "reached", "multi_program", "gaps", "programs_3plus")
 OVERLAP = ("households", "programs_0", "programs_1", "programs_2", "programs_3plus")
 
 

@@ -14,6 +14,10 @@
     desil1: ['#fed976', '#feb24c', '#fd8d3c', '#f03b20', '#bd0026'],
     multi_program: ['#dadaeb', '#bcbddc', '#9e9ac8', '#756bb1', '#54278f'],
     gaps: ['#fcbba1', '#fc9272', '#fb6a4a', '#de2d26', '#a50f15'],
+    programs_0: ['#fcbba1', '#fc9272', '#fb6a4a', '#de2d26', '#a50f15'],
+    programs_1: ['#c6dbef', '#9ecae1', '#6baed6', '#3182bd', '#08519c'],
+    programs_2: ['#dadaeb', '#bcbddc', '#9e9ac8', '#756bb1', '#54278f'],
+    programs_3plus: ['#d4b9da', '#c994c7', '#df65b0', '#dd1c77', '#980043'],
     coverage: ['#d7191c', '#fdae61', '#ffffbf', '#a6d96a', '#1a9641']
   };
   var ZERO_COLOUR = '#ffffff';
@@ -191,6 +195,22 @@
     map.on('popupclose', function () { L.DomUtil.removeClass(map.getContainer(), 'sinergi-popup-open'); });
   }
 
+  // Popups open right of the filter panel and below the layer switcher, never over them.
+  function popupOptions(map) {
+    function size(selector, side) {
+      var corner = map.getContainer().querySelector(selector);
+      return corner ? corner.getBoundingClientRect()[side] : 0;
+    }
+    return { maxWidth: 320, autoPanPaddingTopLeft: L.point(size('.leaflet-top.leaflet-left', 'width') + 10,
+                                                           size('.leaflet-top.leaflet-right', 'height') + 10),
+             autoPanPaddingBottomRight: L.point(20, 20) };
+  }
+
+  // A metric scale only (folium's control_scale adds miles too).
+  function metricScale(map) {
+    L.control.scale({ metric: true, imperial: false, position: 'bottomleft' }).addTo(map);
+  }
+
   function fitTo(map, bounds) {
     if (bounds) { map.fitBounds(bounds, { padding: [12, 12], animate: false }); }
   }
@@ -237,7 +257,18 @@
   }
 
   // --- village map ----------------------------------------------------------------------------
+  // programs_0/1/2 follow from the served counts: 0 = not reached, 1 = reached but not 2+,
+  // 2 = 2+ but not 3+ (gis.queries.village_measures).
+  var DERIVED = {
+    programs_0: function (p) { return Number(p.households) - Number(p.reached); },
+    programs_1: function (p) { return Number(p.reached) - Number(p.multi_program); },
+    programs_2: function (p) { return Number(p.multi_program) - Number(p.programs_3plus); }
+  };
   function measureValue(props, measure) {
+    if (DERIVED[measure]) {
+      var d = DERIVED[measure](props);
+      return isNaN(d) ? null : d;
+    }
     var v = props[measure];
     return (v === null || v === undefined || v === '') ? null : Number(v);
   }
@@ -292,6 +323,7 @@
     var layerControl = handles.layerControl;
     guardBasemap(map, handles.basemap, layerControl);
     fitTo(map, cfg.bounds);
+    metricScale(map);
     hideTooltipsUnderPopups(map);
 
     var state = { regency: cfg.regency || '', year: cfg.year, k: cfg.k, measure: cfg.measure };
@@ -321,7 +353,7 @@
         layer.on('mouseover', function () { layer.setStyle({ weight: 2, color: '#000' }); });
         layer.on('mouseout', function () { villages.resetStyle(layer); });
         layer.on('click', function (e) {
-          L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(villagePopup(feature)).openOn(map);
+          L.popup(popupOptions(map)).setLatLng(e.latlng).setContent(villagePopup(feature)).openOn(map);
         });
       }
     }).addTo(map);
@@ -342,6 +374,10 @@
         [t('reached'), num(p.reached)],
         [t('m_coverage'), num(p.coverage, 1) + (p.coverage !== null && p.coverage !== undefined ? ' %' : '')],
         [t('m_multi_program'), num(p.multi_program)],
+        [t('m_programs_0'), num(measureValue(p, 'programs_0'))],
+        [t('m_programs_1'), num(measureValue(p, 'programs_1'))],
+        [t('m_programs_2'), num(measureValue(p, 'programs_2'))],
+        [t('m_programs_3plus'), num(p.programs_3plus)],
         [t('m_gaps', { k: state.k }), num(p.gaps)]
       ];
       var sub = [p.kind, p.code].filter(Boolean).map(esc).join(' · ');
@@ -368,7 +404,7 @@
           '<tr><td>' + esc(t('year')) + '</td><td class="num">' + esc(p.year) + '</td></tr>' +
           '<tr><td>' + esc(t('priorityLevel')) + '</td><td class="num">' + esc(p.priority_level) + '</td></tr>' +
           (p.basis ? '<tr><td>' + esc(t('basis')) + '</td><td class="num">' + esc(p.basis) + '</td></tr>' : '') +
-          '</tbody></table></div>');
+          '</tbody></table></div>', popupOptions(map));
         layer.bindTooltip(esc(p.name), { sticky: true });
       }
     }).addTo(map);
@@ -440,6 +476,7 @@
         status(t('villagesShown', { n: num(n) }));
         setBodyState('villages-loaded', n);
         setBodyState('villages-state', 'ready');
+        openFocused();
       }).catch(function (err) {
         if (mine !== seq) { return; }
         pending = null;
@@ -489,6 +526,79 @@
         loadVillages();
       });
     }).addTo(map);
+
+    // Village search (name or code, within the map's area): choosing one zooms to it and opens
+    // its figures. ?village=<code> in the page's URL (the analysis tables link so) does the same.
+    var focusCode = '';
+    function villageBounds(v) { return L.latLngBounds([v.bbox[1], v.bbox[0]], [v.bbox[3], v.bbox[2]]); }
+    function focusVillage(v) {
+      focusCode = v.code;
+      map.closePopup();
+      map.fitBounds(villageBounds(v), { padding: [40, 40], maxZoom: 13, animate: false });
+      // The villages of the new view load first (loadVillages opens the popup when done).
+      if (!needsReload()) { openFocused(); }
+    }
+    function openFocused() {
+      var layer = focusCode ? SinergiMaps.current.villageLayer(focusCode) : null;
+      if (!layer) { return; }
+      var code = focusCode;
+      focusCode = '';
+      L.popup(popupOptions(map)).setLatLng(layer.getBounds().getCenter()).setContent(villagePopup(layer.feature))
+        .openOn(map);
+      setBodyState('focused-village', code);
+    }
+    function searchVillages(text) {
+      return getJSON(withQuery(cfg.urls.villageSearch, { q: text, regency: state.regency }))
+        .then(function (data) { return data.villages || []; });
+    }
+    control('topleft', 'sinergi-panel sinergi-search leaflet-control', function (div) {
+      var label = L.DomUtil.create('label', '', div);
+      label.setAttribute('for', 'sinergi-village-search');
+      label.textContent = t('searchVillage');
+      var input = L.DomUtil.create('input', 'form-control form-control-sm', div);
+      input.id = 'sinergi-village-search';
+      input.type = 'search';
+      input.autocomplete = 'off';
+      input.placeholder = t('searchPlaceholder');
+      var list = L.DomUtil.create('ul', 'sinergi-search-results', div);
+      list.id = 'sinergi-village-results';
+      var run = debounce(function () {
+        var text = input.value.trim();
+        if (text.length < 2) { list.innerHTML = ''; return; }
+        searchVillages(text).then(function (found) {
+          if (input.value.trim() !== text) { return; }
+          list.innerHTML = '';
+          if (!found.length) {
+            L.DomUtil.create('li', 'sinergi-none', list).textContent = t('noVillageFound');
+          }
+          found.forEach(function (v) {
+            var a = L.DomUtil.create('a', '', L.DomUtil.create('li', '', list));
+            a.href = '#';
+            a.setAttribute('data-code', v.code);
+            a.textContent = v.name + ' — ' + t('districtPrefix') + ' ' + v.district + ' (' + v.code + ')';
+            a.addEventListener('click', function (e) {
+              e.preventDefault();
+              list.innerHTML = '';
+              input.value = v.name;
+              focusVillage(v);
+            });
+          });
+        }).catch(function (err) { status(t('loadFailed', { error: err.message }), true); });
+      }, 250);
+      input.addEventListener('input', run);
+      input.addEventListener('keydown', function (e) {
+        if (e.key !== 'Enter') { return; }
+        e.preventDefault();
+        var first = list.querySelector('a');
+        if (first) { first.click(); }
+      });
+    }).addTo(map);
+    if (cfg.focus) {
+      searchVillages(cfg.focus).then(function (found) {
+        var v = found.filter(function (f) { return f.code === cfg.focus; })[0];
+        if (v) { focusVillage(v); }
+      }).catch(function (err) { status(t('loadFailed', { error: err.message }), true); });
+    }
 
     renderLegend();
     map.on('moveend', debounce(function () { loadVillages(); border.reload(); }, 250));
@@ -593,6 +703,7 @@
     var layerControl = handles.layerControl;
     guardBasemap(map, handles.basemap, layerControl);
     fitTo(map, cfg.bounds);
+    metricScale(map);
 
     var state = { regency: cfg.regency || '', year: cfg.year, colour: householdColouring };
     var status = statusControl(map);
@@ -670,7 +781,7 @@
       var seq = 0;
       cluster.on('click', function (e) {
         var layer = e.layer;
-        L.popup({ maxWidth: 320 }).setLatLng(layer.getLatLng())
+        L.popup(popupOptions(map)).setLatLng(layer.getLatLng())
           .setContent(householdPopup(layer.feature.properties || {})).openOn(map);
       });
       var loadPage = function (url, mine, loadedSoFar) {
@@ -741,7 +852,7 @@
         }
         // After the click has reached the map (which closes open popups on click).
         window.setTimeout(function () {
-          L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(householdPopup(p)).openOn(map);
+          L.popup(popupOptions(map)).setLatLng(latlng).setContent(householdPopup(p)).openOn(map);
         }, 0);
       });
       // Leaflet 1.9 asks a clicked point symbol for its latlng (it takes it for a marker); VectorGrid's
