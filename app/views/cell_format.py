@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from flask_babel import format_decimal
+from flask_babel import format_date, format_decimal
 
 from app.services.complaints import WIB
 
@@ -29,3 +29,12 @@ def format_value(value, kind: str = "text") -> str:
     if kind == "datetime" and isinstance(value, dt.datetime):
         return value.astimezone(WIB).strftime("%Y-%m-%d %H:%M") + " WIB"
     return str(value)
+
+
+def long_date(value) -> str:
+    """A day as people read it, in the user's language: ``5 Desember 2026``."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(WIB).date()
+    return format_date(value, "d MMMM y")
