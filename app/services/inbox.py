@@ -96,7 +96,8 @@ def items(session, user, limit: int = 200, on: Optional[dt.date] = None) -> list
         query = (select(Complaint).where(clause).options(joinedload(Complaint.village), joinedload(Complaint.regency))
                  .order_by(Complaint.deadline, Complaint.id).limit(limit))
         for c in session.execute(_scoped_complaints(query, user)).scalars():
-            found.append(Item("complaint", c.id, c.ticket, complaints_service.CATEGORY_LABELS.get(c.category, c.category),
+            category = complaints_service.CATEGORY_LABELS.get(c.category, c.category)
+            found.append(Item("complaint", c.id, c.ticket, category,
                               _area(c.village.name if c.village else None, c.regency),
                               complaints_service.STATE_LABELS.get(c.state, c.state), COMPLAINT_TODO.get(c.state, ""),
                               c.deadline, complaints_service.is_overdue(c, on), c.created_at))
