@@ -135,6 +135,9 @@ COMPLAINT_DEADLINE_DAYS = {
     "lainnya": COMPLAINT_DEADLINE_DEFAULT_DAYS,
     **json.loads(os.environ.get("SINERGI_COMPLAINT_DEADLINE_DAYS", "{}")),
 }
+# The "Menunggu saya" badge in the top bar (app/views/inbox.py): its counts are kept per user
+# for this many seconds in each worker process (0 = counted on every page).
+INBOX_BADGE_SECONDS = float(os.environ.get("SINERGI_INBOX_BADGE_SECONDS", "10"))
 # Per-IP limits of the public complaint pages (Flask-Limiter syntax; FAB's limiter, on when
 # RATELIMIT_ENABLED). Behind a reverse proxy set SINERGI_PROXY_HOPS, and see
 # RATELIMIT_STORAGE_URI above for several workers.

@@ -28,7 +28,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, InternalServerError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,11 @@ class BadInput(BadRequest):
     """A 400 whose description (Indonesian, safe to show) names what was wrong."""
 
 
+class Refused(Forbidden):
+    """A 403 whose description (Indonesian, safe to show) says why: e.g. the row is readable
+    but lies outside the user's write scope (app/views/base.py)."""
+
+
 _OGC_CODES = {400: "InvalidParameterValue", 401: "NotAuthorized", 403: "Forbidden", 404: "NotFound",
               405: "MethodNotAllowed", 429: "TooManyRequests", 503: "ServiceUnavailable"}
 
@@ -179,7 +184,7 @@ def handle_http(exc: HTTPException):
     code = exc.code or 500
     if code == 500:
         return handle_500(exc)
-    detail = exc.description if isinstance(exc, BadInput) else None
+    detail = exc.description if isinstance(exc, (BadInput, Refused)) else None
     if isinstance(exc, CSRFError):
         detail = ("Token keamanan formulir (CSRF) tidak ada atau sudah kedaluwarsa: muat ulang halaman, "
                   "lalu kirim formulir sekali lagi.")

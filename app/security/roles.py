@@ -45,7 +45,8 @@ IMPORTS = "ImportView|Import"  # household / member / enrolment import (app/view
 # Workflows (app/views/workflow.py): who may take which step is decided by the state machines
 # in app/services/update_requests.py and complaints.py; these grant the screens.
 WORKFLOW = ("UpdateRequestView|Update requests|Requests awaiting me|ComplaintView|Complaints|"
-            "New complaints|Overdue complaints")  # in the Households menu
+            "New complaints|Overdue complaints|"  # in the Households menu
+            "InboxView")  # "Menunggu saya": the top-bar badge and /inbox/ (app/views/inbox.py)
 WORKFLOW_READ = ("UpdateRequestView|Update requests|ComplaintView|Complaints|Overdue complaints",
                  "can_list|can_show|menu_access")  # Pimpinan: no files (evidence, photos hold personal data)
 PUBLIC_COMPLAINTS = "Public complaints|PublicComplaintView|PublicTicketView|File a complaint|Track a complaint"

@@ -3,16 +3,24 @@
 ``ScopedModelView`` puts ``ScopeFilter`` in ``base_filters`` (FAB applies it to list,
 show, edit and delete), re-checks write scope on add/edit/delete, and fetches the rows
 of every ``@action`` through the same filter (FAB's own action handlers do not filter).
+
+No dead ends: a row the user may read but not write (a province-wide TKPK or indicator, a
+program of another regency covering the user's, another agency) gets no edit/delete button
+in any list (the view's own or a related list on a show/edit page), and its edit and delete
+URLs answer 403 in the app's layout saying why, before any form is shown or read.
 """
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request
 from flask_appbuilder import ModelView, expose, has_access
-from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
+from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
+from sqlalchemy import select
 from wtforms.validators import ValidationError
 
+from app.errors import Refused
 from app.extensions import db
 from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS
@@ -38,16 +46,55 @@ class FieldRule:
             raise ValidationError(message)
 
 
+def outside_scope_message(action_label) -> str:
+    return _("You may not %(action)s this row: it lies outside your area or agency.", action=action_label)
+
+
 def check_write_scope(item, action_label: str) -> None:
     if not scope_mod.is_in_scope(db.session, item, write=True):
         db.session.rollback()
-        raise scope_mod.ScopeError(_("You may not %(action)s this row: it lies outside your area or agency.",
-                                     action=action_label))
+        raise scope_mod.ScopeError(outside_scope_message(action_label))
+
+
+class ScopedListWidget(ListWidget):
+    """FAB's list, whose edit/delete buttons show only on the rows in ``writable_pks``."""
+
+    template = "scoped/list_widget.html"
 
 
 class ScopedModelView(MaskedSortMixin, RemoteFilterMixin, ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
+    list_widget = ScopedListWidget
+
+    # --- rows the user reads but may not write: no buttons, and 403 on edit/delete ------------
+    def writable_pks(self, pks) -> set | None:
+        """Which of ``pks`` the user may change (one query); None: all of them."""
+        model = self.datamodel.obj
+        pred = scope_mod.predicate(model, write=True)
+        if pred is None:
+            return None
+        if not pks:
+            return set()
+        return set(db.session.execute(select(model.id).where(model.id.in_(pks), pred)).scalars())
+
+    def _get_list_widget(self, **kwargs):
+        widgets = super()._get_list_widget(**kwargs)
+        args = widgets["list"].template_args
+        sm = self.appbuilder.sm
+        if any(sm.has_access(p, self.class_permission_name) for p in ("can_edit", "can_delete")):
+            args["writable_pks"] = self.writable_pks(args.get("pks") or [])
+        return widgets
+
+    def _writable_item(self, pk, action_label):
+        """The row through the scope (404 when unreadable), or 403 when the user may read but
+        not write it. Called before an edit form is shown or read and before a delete."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        if not scope_mod.is_in_scope(db.session, item, write=True):
+            raise Refused(outside_scope_message(action_label))
+        return item
 
     # --- writes: validate, then make sure the row is (still) inside the user's scope --------
     def pre_add(self, item):
@@ -112,13 +159,11 @@ class ScopedModelView(MaskedSortMixin, RemoteFilterMixin, ModelView):
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
     def _edit(self, pk):
+        item = self._writable_item(pk, lazy_gettext("change"))
         if request.method != "POST":
             return super()._edit(pk)
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
-        item = self.datamodel.get(pk, self._base_filters)
-        if not item:
-            abort(404)
         pk = self.datamodel.get_pk_value(item)
         form = self.edit_form.refresh(request.form)
         self._fill_form_exclude_cols(exclude_cols, form)
@@ -141,7 +186,15 @@ class ScopedModelView(MaskedSortMixin, RemoteFilterMixin, ModelView):
                     self.post_update(item)
                     flash(self.edit_row_message, "success")
                     return None
-        return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        # The edit page shows the related lists too (TKPK institution: members, documents); without
+        # them the template failed on a re-shown form (the 500 of issue 11).
+        return self._get_related_views_widgets(item, filters={}, orders=get_order_args(), pages=get_page_args(),
+                                               page_sizes=get_page_size_args(), widgets=widgets)
+
+    def _delete(self, pk):
+        self._writable_item(pk, lazy_gettext("delete"))
+        return super()._delete(pk)
 
     # --- actions: FAB fetches their rows by primary key alone; fetch them through the scope ---
     def _scoped_items(self, pks):
