@@ -30,7 +30,8 @@ from app.views.workflow import NoActionsMixin
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
             "update_request", "complaint"]
-ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location", "assign", "handle", "resolve", "import"]
+ACTIONS = ["create", "update", "direct_edit", "delete", "approve", "reject", "accept_location", "assign", "handle",
+           "resolve", "import"]
 
 
 def _datetime(value) -> str:
