@@ -9,7 +9,8 @@ directly; Admin's direct edit is a correction of last resort and leaves the usua
 
 Screens drop these fields from the form (app/views/direct_edit.py); the REST API refuses
 them (app/api/households.py); member rows are read-only for every role but Admin
-(app/security/roles.py). A crafted request that names them anyway is refused with a 400 /
+(app/security/roles.py): a request carries the number of members, the rows themselves come
+from the BDT import. A crafted request that names them anyway is refused with a 400 /
 403 and this module's message, nothing written.
 """
 from __future__ import annotations

@@ -28,8 +28,9 @@ UNMASK = [("PersonalData", "can_see")]  # see full NIK / No KK (app/security/sco
 
 AREAS = "RegencyView|DistrictView|VillageView|RegencyApi|DistrictApi|VillageApi|Areas|Regencies|Districts|Villages"
 HOUSEHOLDS = ("HouseholdView|HouseholdMemberView|HouseholdApi|HouseholdMemberApi|Households|Household members")
-# Separation of duties (app/security/duties.py): a family's members change only through a data
-# update request (or the BDT import); their screens and API are read-only for all but Admin.
+# Separation of duties (app/security/duties.py): member rows are read-only for all but Admin. The
+# number of members changes through a data update request; the rows themselves come from the BDT
+# import (a request cannot carry member rows yet).
 MEMBERS = "HouseholdMemberView|HouseholdMemberApi|Household members"
 ENROLMENTS = "EnrolmentView|EnrolmentApi|Enrolments"
 PROGRAMS = "ProgramView|ProgramApi|Programs"
