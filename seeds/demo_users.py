@@ -1,7 +1,11 @@
 """Demo users (demo mode only). One password for all, from SINERGI_DEMO_PASSWORD.
 
-admin (Admin), bappeda (Bappeda Provinsi), pimpinan (Pimpinan), one operator per
-kabupaten/kota, named op + code without dots (op1801 ... op1872), bound to it, and two
+admin (Admin), bappeda (Bappeda Provinsi), pimpinan (Pimpinan), two Operator TKPK per
+kabupaten/kota, bound to it: the operator who enters data and proposes updates, named op +
+code without dots (op1801 ... op1872), and the TKPK secretariat's verifier, ver + code
+(ver1801 ... ver1872) — separation of duties (app/services/update_requests.py) lets nobody
+verify a request they proposed, so each regency needs a second officer to check the first
+one's proposals before Bappeda Provinsi approves them — and two
 Petugas OPD bound to an agency, named opd_ + a short agency slug:
 opd_dinsos (Dinas Sosial of the province) and opd_dinkop_lamtim (Dinas Koperasi dan UMKM
 of Lampung Timur). The OPD users appear once their agencies exist (seeds/demo_domain.py).
@@ -37,6 +41,7 @@ def demo_user_specs(session) -> list[tuple[str, str, str, int | None, int | None
              ("pimpinan", "Pimpinan Daerah", R.PIMPINAN, None, None)]
     for rid, code, name in session.execute(select(Regency.id, Regency.code, Regency.name).order_by(Regency.code)):
         specs.append((f"op{code.replace('.', '')}", f"Operator TKPK {name}", R.OPERATOR, rid, None))
+        specs.append((f"ver{code.replace('.', '')}", f"Verifikator TKPK {name}", R.OPERATOR, rid, None))
     for username, full_name, agency_name, regency_code in OPD_USERS:
         agency_id = _agency_id(session, agency_name, regency_code)
         if agency_id is not None:  # agencies come with the demo data

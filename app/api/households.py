@@ -4,9 +4,12 @@
 Lampung (app/services/validation.py). Relations are given by id: ``village``,
 ``household``, ``program``.
 """
+from flask import current_app, request
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.api.base import ListExportApiMixin, ScopedModelRestApi
+from app.extensions import db
+from app.security import duties
 from app.api.schemas import scoped_rel_fields
 from app.models.households import Enrolment, Household, HouseholdMember
 
@@ -26,6 +29,26 @@ class HouseholdApi(ListExportApiMixin, ScopedModelRestApi):
     add_query_rel_fields = edit_query_rel_fields = scoped_rel_fields("village")
     description_columns = {"location": "GeoJSON Point [longitude, latitude] inside Lampung (optional)",
                            "village": "id of the village (desa/kelurahan)"}
+
+    # Separation of duties (app/security/duties.py): only Admin changes the desil, village,
+    # point or number of members of an existing household directly; others propose it.
+    def put_headless(self, pk):
+        user = current_app.appbuilder.sm.current_user
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and not duties.may_edit_directly(user):
+            crafted = duties.posted_request_only(body.keys(), form_names=False)
+            if crafted:
+                return self.response(403, message=duties.refusal_message(crafted))
+        return super().put_headless(pk)
+
+    def pre_update(self, item):
+        if duties.may_edit_directly(current_app.appbuilder.sm.current_user):
+            duties.annotate_direct_edit(db.session, item)
+        try:
+            super().pre_update(item)
+        except Exception:
+            db.session.info.pop("sinergi_audit", None)
+            raise
 
 
 class HouseholdMemberApi(ListExportApiMixin, ScopedModelRestApi):

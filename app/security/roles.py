@@ -28,6 +28,10 @@ UNMASK = [("PersonalData", "can_see")]  # see full NIK / No KK (app/security/sco
 
 AREAS = "RegencyView|DistrictView|VillageView|RegencyApi|DistrictApi|VillageApi|Areas|Regencies|Districts|Villages"
 HOUSEHOLDS = ("HouseholdView|HouseholdMemberView|HouseholdApi|HouseholdMemberApi|Households|Household members")
+# Separation of duties (app/security/duties.py): member rows are read-only for all but Admin. The
+# number of members changes through a data update request; the rows themselves come from the BDT
+# import (a request cannot carry member rows yet).
+MEMBERS = "HouseholdMemberView|HouseholdMemberApi|Household members"
 ENROLMENTS = "EnrolmentView|EnrolmentApi|Enrolments"
 PROGRAMS = "ProgramView|ProgramApi|Programs"
 AGENCIES = "AgencyView|AgencyApi|Agencies"
@@ -67,6 +71,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
     PUBLIC: [("LocaleView", ANY)],
 }
+# Rules are joined by "or": the domain's full rights apply to every view but the members'.
+for _role in (BAPPEDA, OPERATOR):
+    ROLE_PERMISSIONS[_role] = [(f"(?!(?:{MEMBERS})$)(?:{DOMAIN})", ANY) if rule == (DOMAIN, ANY) else rule
+                               for rule in ROLE_PERMISSIONS[_role]] + [(MEMBERS, READ)]
+del _role
 ROLE_PERMISSIONS[BAPPEDA] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES, (AUDIT, ANY)]
 ROLE_PERMISSIONS[OPERATOR] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES]
 ROLE_PERMISSIONS[OPD] += [PUBLIC_COMPLAINT_PAGES]  # OPD takes no part in the workflows (scope.py)

@@ -76,6 +76,11 @@ def _same(old: Any, new: Any) -> bool:
     return old == new
 
 
+def same_value(old: Any, new: Any) -> bool:
+    """True when the trail would record no change from ``old`` to ``new``."""
+    return _same(_plain(old), _plain(new))
+
+
 def _columns(obj) -> dict[str, Any]:
     mapper = inspect(obj).mapper
     return {c.key: _plain(getattr(obj, c.key)) for c in mapper.column_attrs

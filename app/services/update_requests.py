@@ -10,6 +10,12 @@ applies it is named "approve" in the audit trail, and the decision itself gets a
 Scope: a request belongs to the regency of its household (or, for a new household, of its
 village); a user acts only on requests inside their write scope (app/security/scope.py).
 
+Separation of duties (four eyes): whoever proposed a request (created it) or submitted it
+takes no decision on it — neither verify, return nor reject at the regency, nor approve or
+reject at the province — and whoever verified it does not decide it at the province either.
+Admin included: a role that may take every step still needs a second person. The buttons
+are not offered (``allowed_targets``) and a crafted step is refused (``check_transition``).
+
 Uploaded evidence (pdf/jpg/png) is checked by content (magic bytes) and size, and stored
 under ``UPLOAD_FOLDER/evidence`` with a random name; the original name is kept for display.
 """
@@ -24,7 +30,7 @@ from typing import Any, Iterable, Optional
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.models.areas import District, Village
@@ -106,20 +112,79 @@ def awaiting_states(user) -> tuple[str, ...]:
 
 
 def count_awaiting(session, user) -> int:
-    states = awaiting_states(user)
-    if not states:
+    if not awaiting_states(user):
         return 0
-    query = select(func.count(UpdateRequest.id)).where(UpdateRequest.state.in_(states))
+    query = select(func.count(UpdateRequest.id)).where(awaiting_clause(user))
     return session.execute(scope_mod.apply(query, UpdateRequest, scope_mod.scope_for(user))).scalar_one()
 
 
+# --- separation of duties -----------------------------------------------------------------------
+
+DECISIONS = frozenset({"return", "verify", "reject", "approve"})  # every step but "submit"
+
+
+def _user_ids_of_steps(request: UpdateRequest, to_state: str) -> set[int]:
+    return {s.user_id for s in request.steps if s.to_state == to_state and s.user_id is not None}
+
+
+def conflict_of_duties(request: UpdateRequest, from_state: str, action: str, user) -> Optional[str]:
+    """Why this user may not take this decision on this request (their own proposal, their own
+    submission, or — at the province — their own verification), or None."""
+    if action not in DECISIONS:
+        return None
+    user_id = getattr(user, "id", None)
+    if user_id is None:
+        return None
+    if user_id == request.created_by_id or user_id in _user_ids_of_steps(request, "diajukan"):
+        return _("You proposed or submitted this request: another officer must decide on it "
+                 "(separation of duties).")
+    if from_state == "diverifikasi" and user_id in _user_ids_of_steps(request, "diverifikasi"):
+        return _("You verified this request: another officer must decide on it at the province "
+                 "(separation of duties).")
+    return None
+
+
+def duties_note(request: UpdateRequest, user) -> Optional[str]:
+    """Why a user whose role may take a step now is offered none (for the request's page)."""
+    for (frm, _to), t in TRANSITIONS.items():
+        if frm == request.state and may(user, t.roles):
+            conflict = conflict_of_duties(request, frm, t.action, user)
+            if conflict:
+                return conflict
+    return None
+
+
+def awaiting_clause(user):
+    """SQL: the requests waiting for this user (``awaiting_states``), without those the user may
+    not decide (proposed, submitted or verified by them)."""
+    states = awaiting_states(user)
+    if not states:
+        return false()
+    user_id = getattr(user, "id", None)
+    if user_id is None:
+        return UpdateRequest.state.in_(states)
+
+    def stepped(to_state):
+        return exists().where(UpdateRequestStep.request_id == UpdateRequest.id,
+                              UpdateRequestStep.to_state == to_state, UpdateRequestStep.user_id == user_id)
+
+    own = or_(UpdateRequest.created_by_id == user_id, stepped("diajukan"))
+    conflict = or_(and_(UpdateRequest.state.in_(OPEN_STATES), own),
+                   and_(UpdateRequest.state == "diverifikasi", stepped("diverifikasi")))
+    return and_(UpdateRequest.state.in_(states), not_(conflict))
+
+
 def allowed_targets(request: UpdateRequest, user) -> list[tuple[str, Transition]]:
-    """The steps this user may take from the request's current state (for the buttons)."""
-    return [(to, t) for (frm, to), t in TRANSITIONS.items() if frm == request.state and may(user, t.roles)]
+    """The steps this user may take from the request's current state (for the buttons): their
+    role's, minus the decisions separation of duties keeps from them."""
+    return [(to, t) for (frm, to), t in TRANSITIONS.items()
+            if frm == request.state and may(user, t.roles)
+            and conflict_of_duties(request, frm, t.action, user) is None]
 
 
-def check_transition(from_state: str, to_state: str, user) -> Transition:
-    """The transition, or WorkflowError saying why it is refused."""
+def check_transition(from_state: str, to_state: str, user, request: Optional[UpdateRequest] = None) -> Transition:
+    """The transition, or WorkflowError saying why it is refused (with ``request``: also
+    the separation of duties)."""
     transition = TRANSITIONS.get((from_state, to_state))
     if transition is None:
         raise WorkflowError(_("A request in state “%(from)s” cannot go to “%(to)s”.",
@@ -128,6 +193,10 @@ def check_transition(from_state: str, to_state: str, user) -> Transition:
     if not may(user, transition.roles):
         raise WorkflowError(_("Your role may not take this step (%(action)s): it is for %(roles)s.",
                               action=transition.label, roles=", ".join(sorted(transition.roles))))
+    if request is not None:
+        conflict = conflict_of_duties(request, from_state, transition.action, user)
+        if conflict:
+            raise WorkflowError(conflict)
     return transition
 
 
@@ -305,7 +374,7 @@ def transition(session, request: UpdateRequest, to_state: str, user, note: Optio
     locked = session.execute(select(UpdateRequest).where(UpdateRequest.id == request.id).with_for_update()
                              .execution_options(populate_existing=True)).scalar_one()
     _check_scope(session, locked, user)
-    step = check_transition(locked.state, to_state, user)
+    step = check_transition(locked.state, to_state, user, locked)
     note = (note or "").strip() or None
     if step.note_required and not note:
         raise WorkflowError(_("Give a reason (note) to %(action)s.", action=str(step.label).lower()))

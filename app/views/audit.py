@@ -43,7 +43,8 @@ from app.views.workflow import FIELD_LABELS, NoActionsMixin, display_value
 
 ENTITIES = ["household", "household_member", "enrolment", "program", "priority_zone", "ab_user", "ab_role",
             "update_request", "complaint"]
-ACTIONS = ["create", "update", "delete", "approve", "reject", "accept_location", "assign", "handle", "resolve", "import"]
+ACTIONS = ["create", "update", "direct_edit", "delete", "approve", "reject", "accept_location", "assign", "handle",
+           "resolve", "import"]
 
 
 def _datetime(value) -> str:
@@ -59,7 +60,8 @@ ENTITY_VIEWS = {"household": "HouseholdView", "household_member": "HouseholdMemb
                 "enrolment": "EnrolmentView", "program": "ProgramView", "priority_zone": "PriorityZoneView",
                 "update_request": "UpdateRequestView", "complaint": "ComplaintView",
                 "ab_user": "SinergiUserDBModelView"}
-ACTION_LABELS = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "approve": _("Approved"),
+ACTION_LABELS = {"create": _("Created"), "update": _("Changed"), "direct_edit": _("Changed directly (Admin)"),
+                 "delete": _("Deleted"), "approve": _("Approved"),
                  "reject": _("Rejected"), "accept_location": _("Location accepted"), "assign": _("Assigned"),
                  "handle": _("Handled"), "resolve": _("Resolved"), "import": _("Imported")}
 assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS)

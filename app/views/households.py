@@ -33,6 +33,7 @@ from app.security import scope as scope_mod
 from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
+from app.views.direct_edit import RequestOnlyFieldsMixin
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
@@ -387,7 +388,7 @@ class _HouseholdInterface(SQLAInterface):
 _households = _HouseholdInterface(Household)
 
 
-class HouseholdView(ListExportMixin, ScopedModelView):
+class HouseholdView(RequestOnlyFieldsMixin, ListExportMixin, ScopedModelView):
     datamodel = _households
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"

@@ -131,8 +131,7 @@ class _PresetFilter(BaseFilter):
 
 
 def _awaiting_clause():
-    states = requests_service.awaiting_states(_user())
-    return UpdateRequest.state.in_(states) if states else UpdateRequest.id.is_(None)
+    return requests_service.awaiting_clause(_user())
 
 
 class RequestPresetFilter(_PresetFilter):
@@ -328,6 +327,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
             mask_text=scope_mod.mask_text,
             diff=request_diff(item), steps=item.steps, evidence=item.evidence, complaint=complaint,
             transitions=requests_service.allowed_targets(item, user) if can["transition"] else [],
+            duties_note=requests_service.duties_note(item, user) if can["transition"] else None,
             state_label=_state_label, fmt_datetime=_datetime, can=can,
             kind_label=requests_service.KIND_LABELS.get(item.kind, item.kind),
             evidence_max_mb=requests_service.evidence_max_bytes() / 1048576,
@@ -338,6 +338,8 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
     @has_access
     def add(self):
         form = NewRequestForm.refresh()
+        if request.method == "GET":
+            self._prefill_household(form)
         if request.method == "POST" and form.validate():
             household = None
             kind = form.kind.data
@@ -363,6 +365,22 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
                     return redirect(url_for(".edit", pk=item.id))
         return self.render_template(self.form_template, title=self.add_title, form=form, item=None,
                                     fields=["kind", "no_kk", "village", "removal_reason", "note"], with_map=False)
+
+    @staticmethod
+    def _prefill_household(form) -> None:
+        """``?household=<id>`` ("Propose a change" on a household's page): a change of that
+        household, its No KK filled in — when the user may change it."""
+        pk = request.args.get("household", type=int)
+        if pk is None:
+            return
+        household = db.session.execute(scope_mod.apply(select(Household).where(Household.id == pk), Household,
+                                                       write=True)).scalar()
+        if household is None:
+            flash(gettext("No KK: %(reason)s", reason=gettext("no household with this No KK in your area")),
+                  "warning")
+            return
+        form.kind.data = "ubah"
+        form.no_kk.data = household.no_kk
 
     def _household_by_no_kk(self, form) -> Household | None:
         household, problem = _writable_household(form.no_kk.data)

@@ -178,6 +178,12 @@ def test_a_complaint_leads_to_a_new_household_through_the_update_request(page, a
     page.wait_for_selector("#request-evidence a")
     page.click("#transition-form button[value=diajukan]")
     page.wait_for_selector("#request-detail[data-state='diajukan']")
+    # Separation of duties: the regency's second officer verifies what op1807 proposed.
+    assert page.locator("#transition-form button").count() == 0
+    page.goto("/logout/")
+    login_to(page, "ver1807", f"/updaterequestview/show/{request_id}")
+    page.goto("/lang/en")
+    page.goto(f"/updaterequestview/show/{request_id}")
     page.fill("#step-note", "Dicek TKPK: sesuai berita acara musyawarah desa.")
     page.click("#transition-form button[value=diverifikasi]")
     page.wait_for_selector("#request-detail[data-state='diverifikasi']")

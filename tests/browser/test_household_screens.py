@@ -108,8 +108,14 @@ def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, vi
     assert page.locator("#feature-map svg path").count() >= 2  # village outline + the point
     page.screenshot(path=str(artifacts / "household_show_map.png"), full_page=True)
 
-    # The edit form opens on the stored point.
-    page.goto(page.url.replace("/show/", "/edit/"))
+    # The operator's edit form has no point (separation of duties: a change of the point is
+    # proposed); Admin's edit form opens on the stored point.
+    edit_url = page.url.replace("/show/", "/edit/")
+    page.goto(edit_url)
+    assert page.locator("#request-only-note").count() == 1 and page.locator("#point-picker").count() == 0
+    page.goto("/logout/")
+    login(page, "admin")
+    page.goto(edit_url)
     page.wait_for_selector("#point-picker[data-loaded='1']")
     assert float(page.input_value("#latitude")) == pytest.approx(village.lat, abs=1e-6)
     page.wait_for_selector("#point-picker .leaflet-marker-icon")

@@ -146,10 +146,19 @@ def test_a_change_through_the_api_leaves_one_row(app, client, village, with_poin
     pk = make_household(app, village, with_point)
     headers = token(client, "op1807")
     before = mark(app)
-    r = client.put(f"/api/v1/household/{pk}", json={"head_name": "Kepala Diubah API", "desil": 1}, headers=headers)
+    r = client.put(f"/api/v1/household/{pk}", json={"head_name": "Kepala Diubah API", "address": "Jl. Baru"},
+                   headers=headers)
     assert r.status_code == 200, r.data
-    assert_rows(rows_after(app, before), [("update", "household", pk, {"head_name": "Kepala Audit", "desil": 2},
-                                           {"head_name": "Kepala Diubah API", "desil": 1}, None, "op1807")])
+    assert_rows(rows_after(app, before), [("update", "household", pk, {"head_name": "Kepala Audit", "address": None},
+                                           {"head_name": "Kepala Diubah API", "address": "Jl. Baru"}, None,
+                                           "op1807")])
+    # The desil is Admin's to change directly (separation of duties), named so in the trail.
+    before = mark(app)
+    admin = app.test_client()  # the module's client carries op1807's session, which the API would prefer
+    r = admin.put(f"/api/v1/household/{pk}", json={"desil": 1}, headers=token(admin, "admin"))
+    assert r.status_code == 200, r.data
+    assert_rows(rows_after(app, before), [("direct_edit", "household", pk, {"desil": 2}, {"desil": 1},
+                                           "ubah langsung oleh Admin, tanpa usulan pemutakhiran", "admin")])
 
 
 def test_a_delete_through_the_api_leaves_one_row_with_what_was_deleted(app, client, village):

@@ -55,6 +55,12 @@ def op1807(app):
 
 
 @pytest.fixture(scope="module")
+def admin(app):
+    """Only Admin edits a household's point or members directly (app/security/duties.py)."""
+    return login(app, "admin")
+
+
+@pytest.fixture(scope="module")
 def lampung_timur(engine):
     """Ids and a few facts of Lampung Timur (18.07) and of another regency (Bandar Lampung)."""
     with engine.connect() as conn:
@@ -102,7 +108,7 @@ def zone_rows(engine, name):
 
 # --- households ---------------------------------------------------------------------------------
 
-def test_operator_adds_household_with_point_in_own_regency(app, engine, op1807, lampung_timur):
+def test_operator_adds_household_with_point_in_own_regency(app, engine, op1807, admin, lampung_timur):
     lt = lampung_timur
     form = household_form(lt["village_id"], f"{lt['lat']:.7f}", f"{lt['lon']:.7f}")
     form["head_name"] = name = f"Siti Peta {form['no_kk'][-6:]}"  # its own name: the village may hold many
@@ -112,10 +118,12 @@ def test_operator_adds_household_with_point_in_own_regency(app, engine, op1807, 
     assert row is not None and row.village_id == lt["village_id"] and row.srid == 4326
     assert row.lon == pytest.approx(lt["lon"], abs=1e-7) and row.lat == pytest.approx(lt["lat"], abs=1e-7)
 
-    # The edit form shows the current point; the show page has the map.
-    r = op1807.get(f"/householdview/edit/{row.id}")
+    # Admin's edit form shows the current point (the operator's has none); the show page has the map.
+    r = admin.get(f"/householdview/edit/{row.id}")
     assert r.status_code == 200
     assert f'value="{lt["lat"]:.7f}'.rstrip("0") in r.text and 'id="point-picker"' in r.text
+    r = op1807.get(f"/householdview/edit/{row.id}")
+    assert r.status_code == 200 and 'id="point-picker"' not in r.text and 'id="request-only-note"' in r.text
     r = op1807.get(f"/householdview/show/{row.id}")
     assert r.status_code == 200 and 'id="feature-map"' in r.text and "/householdview/geojson/" in r.text
 
@@ -126,18 +134,18 @@ def test_operator_adds_household_with_point_in_own_regency(app, engine, op1807, 
     assert r.status_code == 200 and f"/householdview/show/{row.id}\"" not in r.text
 
 
-def test_household_without_point_and_decimal_comma(app, engine, op1807, lampung_timur):
+def test_household_without_point_and_decimal_comma(app, engine, op1807, admin, lampung_timur):
     lt = lampung_timur
     form = household_form(lt["village_id"])
     assert op1807.post("/householdview/add", data=form).status_code == 302
     row = household_row(engine, form["no_kk"])
     assert row is not None and row.lon is None
 
-    # Edit: a point typed with decimal commas is stored; then both emptied = no point again.
+    # Edit (Admin): a point typed with decimal commas is stored; then both emptied = no point again.
     edit = dict(form, latitude=f"{lt['lat']:.6f}".replace(".", ","), longitude=f"{lt['lon']:.6f}".replace(".", ","))
-    assert op1807.post(f"/householdview/edit/{row.id}", data=edit).status_code == 302
+    assert admin.post(f"/householdview/edit/{row.id}", data=edit).status_code == 302
     assert household_row(engine, form["no_kk"]).lat == pytest.approx(lt["lat"], abs=1e-6)
-    assert op1807.post(f"/householdview/edit/{row.id}", data=form).status_code == 302
+    assert admin.post(f"/householdview/edit/{row.id}", data=form).status_code == 302
     assert household_row(engine, form["no_kk"]).lat is None
 
 
@@ -192,15 +200,17 @@ def test_operator_cannot_add_household_in_another_regency(app, engine, op1807, l
     assert household_row(engine, form["no_kk"]) is None
 
 
-def test_member_nik_is_checked_at_the_field(app, engine, op1807, lampung_timur):
+def test_member_nik_is_checked_at_the_field(app, engine, op1807, admin, lampung_timur):
     form = household_form(lampung_timur["village_id"])
     assert op1807.post("/householdview/add", data=form).status_code == 302
     household_id = household_row(engine, form["no_kk"]).id
     member = {"household": form["no_kk"], "nik": "1807019999990001", "name": "Anak Uji", "sex": "L",
               "birth_date": "", "relationship_to_head": "anak"}
-    r = op1807.post("/householdmemberview/add", data=member)
+    # Members are Admin's to add directly (an operator proposes them: app/security/duties.py).
+    assert op1807.post("/householdmemberview/add", data=member).status_code == 403
+    r = admin.post("/householdmemberview/add", data=member)
     assert r.status_code == 200 and _error_near(r.text, "nik", "impossible date")
-    r = op1807.post("/householdmemberview/add", data=dict(member, nik="1807011203100001"))
+    r = admin.post("/householdmemberview/add", data=dict(member, nik="1807011203100001"))
     assert r.status_code == 302
 
 

@@ -45,14 +45,16 @@ EXPECT_OTHER = {
                  Agency: "readonly", TkpkInstitution: "denied", TkpkMember: "denied", TkpkDocument: "denied",
                  PriorityZone: "denied", PovertyIndicator: "denied"},
     "pimpinan": {m: "denied" for m in DOMAIN_MODELS},
-    "bappeda": {m: "writable" for m in DOMAIN_MODELS},
+    # Members change only through a data update request (separation of duties): read-only for all
+    # but Admin (app/security/duties.py).
+    "bappeda": {**{m: "writable" for m in DOMAIN_MODELS}, HouseholdMember: "denied"},
 }
 # What each role may do with its OWN row: "write" (edit/delete work) or "read" (read only).
 EXPECT_OWN = {
-    "op1807": {m: "write" for m in DOMAIN_MODELS},
+    "op1807": {**{m: "write" for m in DOMAIN_MODELS}, HouseholdMember: "read"},
     "opd_test": {**{m: "read" for m in DOMAIN_MODELS}, Program: "write", Enrolment: "write", Agency: "write"},
     "pimpinan": {m: "read" for m in DOMAIN_MODELS},
-    "bappeda": {m: "write" for m in DOMAIN_MODELS},
+    "bappeda": {**{m: "write" for m in DOMAIN_MODELS}, HouseholdMember: "read"},
 }
 
 

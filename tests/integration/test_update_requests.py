@@ -324,6 +324,12 @@ def test_a_change_goes_all_the_way_and_is_applied_only_on_approval(app, client, 
     assert "Evidence attached" in page_text(r)
     r = client.post(f"/updaterequestview/transition/{pk}", data={"to_state": "diajukan"}, follow_redirects=True)
     assert state_of(app, pk) == "diajukan", page_text(r)[:3000]
+    # the proposer does not verify their own request (separation of duties) ...
+    r = client.post(f"/updaterequestview/transition/{pk}", data={"to_state": "diverifikasi", "note": "x"},
+                    follow_redirects=True)
+    assert state_of(app, pk) == "diajukan" and "separation of duties" in page_text(r)
+    # ... the regency's second officer does
+    login(client, "ver1807")
     r = client.post(f"/updaterequestview/transition/{pk}", data={"to_state": "diverifikasi", "note": "cek lapangan"})
     assert state_of(app, pk) == "diverifikasi"
     assert household(app, hh)[1] == old_name  # nothing applied before the approval
@@ -344,7 +350,7 @@ def test_a_change_goes_all_the_way_and_is_applied_only_on_approval(app, client, 
                                                                                "desil": 1}
     assert note == f"pemutakhiran #{pk}: disetujui rapat" and username == "bappeda"
     assert [(s[0], s[1], s[2]) for s in steps_of(app, pk)] == [
-        (None, "draft", "op1807"), ("draft", "diajukan", "op1807"), ("diajukan", "diverifikasi", "op1807"),
+        (None, "draft", "op1807"), ("draft", "diajukan", "op1807"), ("diajukan", "diverifikasi", "ver1807"),
         ("diverifikasi", "disetujui", "bappeda")]
     assert steps_of(app, pk)[2][3] == "cek lapangan"
     # the page keeps showing what changed (the values before the approval come from the trail)
@@ -384,7 +390,7 @@ def test_a_new_household_is_created_on_approval(app, client, areas):
     assert sql(app, "SELECT count(*) FROM household WHERE no_kk = :k", k=kk)[0][0] == 0
     client.post(f"/updaterequestview/evidence/{pk}", data={"file": (io.BytesIO(PDF), "ba.pdf")},
                 content_type="multipart/form-data")
-    for to_state, username in (("diajukan", "op1807"), ("diverifikasi", "op1807"), ("disetujui", "bappeda")):
+    for to_state, username in (("diajukan", "op1807"), ("diverifikasi", "ver1807"), ("disetujui", "bappeda")):
         assert service_transition(app, pk, to_state, username) is None
     created = sql(app, "SELECT id, head_name, member_count, source FROM household WHERE no_kk = :k", k=kk)
     assert created and created[0][1:] == ("Kepala Baru Terdata", 5, "pemutakhiran")
@@ -516,18 +522,28 @@ def test_the_menu_counts_what_awaits_each_role(app, client, areas):
     make_request(app, areas, "diverifikasi")
     make_request(app, areas, "diverifikasi", regency=OTHER)
 
-    def count(states, regency=None):
-        query = "SELECT count(*) FROM update_request WHERE state = ANY(:s)"
+    def count(states, regency=None, username=None):
+        """Requests in these states, without those the user proposed, submitted or (awaiting
+        approval) verified: separation of duties keeps them from deciding those."""
+        query = "SELECT count(*) FROM update_request r WHERE state = ANY(:s)"
         if regency:
             query += " AND regency_id = :r"
-        return sql(app, query, s=list(states), r=regency)[0][0]
+        if username:
+            query += """ AND NOT (state IN ('diajukan', 'diverifikasi') AND (
+                             created_by_id = (SELECT id FROM ab_user WHERE username = :u)
+                             OR EXISTS (SELECT 1 FROM update_request_step s WHERE s.request_id = r.id
+                                        AND s.to_state = 'diajukan' AND s.username = :u)))
+                        AND NOT (state = 'diverifikasi' AND EXISTS (
+                             SELECT 1 FROM update_request_step s WHERE s.request_id = r.id
+                             AND s.to_state = 'diverifikasi' AND s.username = :u))"""
+        return sql(app, query, s=list(states), r=regency, u=username)[0][0]
 
     login(client, "op1807")
-    assert _menu_count(client, "Requests awaiting me") == count(("draft", "diajukan"), areas["regency"])
+    assert _menu_count(client, "Requests awaiting me") == count(("draft", "diajukan"), areas["regency"], "op1807")
     listing = page_text(client.get("/updaterequestview/list/?preset=awaiting&psize_UpdateRequestView=100"))
     assert "Requests awaiting me" in listing
     login(client, "bappeda")
-    assert _menu_count(client, "Requests awaiting me") == count(("diverifikasi",))
+    assert _menu_count(client, "Requests awaiting me") == count(("diverifikasi",), username="bappeda")
     login(client, "pimpinan")
     assert "Requests awaiting me" not in page_text(client.get("/"))
 
