@@ -20,6 +20,7 @@ from flask_login import login_user
 from app.models.users import SinergiUser
 from app.security import login_guard
 from app.security.user_stats import UserStatsView
+from app.views.readable_values import ReadableValuesMixin
 
 TOKEN_MISSING = "Butuh token akses: kirim header 'Authorization: Bearer <token>'."
 TOKEN_INVALID = "Token tidak sah."
@@ -154,7 +155,7 @@ class SinergiAuthDBView(AuthDBView):
         return self.render_template(self.login_template, title=self.title, form=form, appbuilder=self.appbuilder)
 
 
-class SinergiUserDBModelView(UserDBModelView):
+class SinergiUserDBModelView(ReadableValuesMixin, UserDBModelView):
     label_columns = {**UserDBModelView.label_columns, "regency": _("Regency")}
     show_fieldsets = [
         (_("User info"), {"fields": ["username", "active", "roles", "login_count", "regency"]}),

@@ -26,6 +26,7 @@ from app.security import scope as scope_mod
 from app.security.scope import SCOPE_FILTERS
 from app.services.validation import InputError, validate_item
 from app.views.masked_sort import MaskedSortMixin
+from app.views.readable_values import ReadableValuesMixin
 from app.views.remote_filters import RemoteFilterMixin
 
 
@@ -62,7 +63,7 @@ class ScopedListWidget(ListWidget):
     template = "scoped/list_widget.html"
 
 
-class ScopedModelView(MaskedSortMixin, RemoteFilterMixin, ModelView):
+class ScopedModelView(ReadableValuesMixin, MaskedSortMixin, RemoteFilterMixin, ModelView):
     base_filters = SCOPE_FILTERS
     page_size = 50
     list_widget = ScopedListWidget

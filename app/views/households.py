@@ -36,6 +36,7 @@ from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.direct_edit import RequestOnlyFieldsMixin
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
+from app.views.cell_format import date_text
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
@@ -403,7 +404,7 @@ class HouseholdView(RequestOnlyFieldsMixin, ListExportMixin, ScopedModelView):
     # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here).
     search_columns = ["head_name", "village", "desil", "source"]
     formatters_columns = {"no_kk": masked, "head_nik": masked, "village": village_link, "latitude": _coordinate,
-                          "longitude": _coordinate, "source_date": lambda d: "" if d is None else d.isoformat(),
+                          "longitude": _coordinate, "source_date": date_text,
                           "address": blank_if_none, "rt": blank_if_none, "rw": blank_if_none}
     add_form_extra_fields = edit_form_extra_fields = {
         "no_kk": StringField(_("No KK"), widget=BS3TextFieldWidget(),

@@ -7,7 +7,6 @@ for every step. Menu entries carry live counts of what awaits the user.
 """
 from __future__ import annotations
 
-import datetime as dt
 from types import SimpleNamespace
 
 from flask import abort, current_app, flash, g, has_request_context, redirect, request, send_file, url_for
@@ -37,20 +36,13 @@ from app.services import update_requests as requests_service
 from app.services.update_requests import WorkflowError
 from app.services.validation import InputError, check_id_number
 from app.views.base import ScopedModelView
+from app.views.cell_format import datetime_text
 from app.views.choices import DESIL_CHOICES, choice_label, select_field
 from app.views.households import PointField, village_field, village_label
 
 
 def _user():
     return current_app.appbuilder.sm.current_user
-
-
-def _datetime(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(complaints_service.WIB).strftime("%Y-%m-%d %H:%M")
-    return value.isoformat()
 
 
 def _blank(value):
@@ -290,7 +282,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
     add_columns = edit_columns = ["note"]  # FAB's generic forms are not used (add / edit below)
     formatters_columns = {"kind": choice_label(list(requests_service.KIND_LABELS.items())), "state": _state_label,
                           "removal_reason": lambda v: requests_service.REASON_LABELS.get(v, _blank(v)),
-                          "note": _note, "created_at": _datetime, "household": _household_link}
+                          "note": _note, "created_at": datetime_text, "household": _household_link}
     base_order = ("id", "desc")
     show_template = "workflow/request_show.html"
     form_template = "workflow/request_form.html"
@@ -328,7 +320,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
             diff=request_diff(item), steps=item.steps, evidence=item.evidence, complaint=complaint,
             transitions=requests_service.allowed_targets(item, user) if can["transition"] else [],
             duties_note=requests_service.duties_note(item, user) if can["transition"] else None,
-            state_label=_state_label, fmt_datetime=_datetime, can=can,
+            state_label=_state_label, fmt_datetime=datetime_text, can=can,
             kind_label=requests_service.KIND_LABELS.get(item.kind, item.kind),
             evidence_max_mb=requests_service.evidence_max_bytes() / 1048576,
         )
@@ -595,8 +587,8 @@ class ComplaintView(NoActionsMixin, ScopedModelView):
                     "description", "contact", "resolution", "update_request"]
     search_columns = ["ticket", "category", "state", "regency", "handler", "deadline", "created_at"]
     add_columns = edit_columns = ["resolution"]  # no add / edit: complaints come from the public form
-    formatters_columns = {"category": _category_label, "state": _complaint_state_label, "created_at": _datetime,
-                          "deadline": _datetime, "handler": _user_name, "contact": _contact,
+    formatters_columns = {"category": _category_label, "state": _complaint_state_label, "created_at": datetime_text,
+                          "deadline": datetime_text, "handler": _user_name, "contact": _contact,
                           "description": _text_block, "resolution": _text_block, "update_request": _request_link,
                           "village": _blank}
     base_order = ("created_at", "desc")
