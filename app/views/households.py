@@ -33,6 +33,7 @@ from app.security import scope as scope_mod
 from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
+from app.views.household_filters import TargetingFiltersMixin
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
@@ -387,8 +388,9 @@ class _HouseholdInterface(SQLAInterface):
 _households = _HouseholdInterface(Household)
 
 
-class HouseholdView(ListExportMixin, ScopedModelView):
+class HouseholdView(TargetingFiltersMixin, ListExportMixin, ScopedModelView):
     datamodel = _households
+    list_template = "households/list.html"  # the targeting panel (app/views/household_filters.py) above the list
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"
     edit_template = "households/edit.html"
@@ -399,7 +401,8 @@ class HouseholdView(ListExportMixin, ScopedModelView):
                     "desil", "member_count", "source", "source_date"]
     add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "location",
                                   "desil", "member_count", "source", "source_date"]
-    # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here).
+    # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here);
+    # TargetingFiltersMixin adds desil from/to, program year, number of programs, program, zone, No KK/NIK.
     search_columns = ["head_name", "village", "desil", "source"]
     formatters_columns = {"no_kk": masked, "head_nik": masked, "village": village_link, "latitude": _coordinate,
                           "longitude": _coordinate, "source_date": lambda d: "" if d is None else d.isoformat(),
@@ -415,8 +418,9 @@ class HouseholdView(ListExportMixin, ScopedModelView):
         "location": PointField(_("Location")),
         "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil)]),
     }
-    # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page.
-    remote_filters = {"village": VILLAGES}
+    # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page;
+    # "program" is the received / not received filter of app/views/household_filters.py.
+    remote_filters = {"village": VILLAGES, "program": PROGRAMS}
     related_views = [HouseholdMemberView, EnrolmentView]
     base_order = ("no_kk", "asc")  # the unique index keeps a page cheap at a million rows
 
