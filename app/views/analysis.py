@@ -451,7 +451,8 @@ class Table:
         for column in self.columns:
             value = column.value(row)
             link = self.answer.links.get(column.key)
-            out.append((format_value(value, column.kind), link(row, self.filters) if link and value is not None else None,
+            url = link(row, self.filters) if link and value is not None else None
+            out.append((format_value(value, column.kind), url,
                         column.kind in exports.NUMERIC_KINDS))
         return out
 

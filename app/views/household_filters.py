@@ -34,7 +34,7 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_babel import gettext, lazy_gettext as _
 from markupsafe import Markup
 from sqlalchemy import and_, distinct, false, func, or_, select, true, union
-from wtforms import SelectField, StringField
+from wtforms import StringField
 
 from app.extensions import db
 from app.models.areas import Village
@@ -48,6 +48,7 @@ PROGRAM_COUNTS = (("0", _("0 programs")), ("1", _("1 program")), ("2", _("2 prog
                   ("3", _("3 or more programs")))
 DESIL_VALUES = tuple(range(1, 11))
 SIXTEEN_DIGITS = re.compile(r"\d{16}")
+ZONE_YES = {"1", "ya", "yes"}
 
 
 def _refuse(query, message: str):
@@ -204,7 +205,7 @@ class InZoneFilter(BaseFilter):
         text = _single(value)
         if not text:
             return query
-        if text != "1":
+        if text.lower() not in ZONE_YES | {str(gettext("yes")).lower()}:
             return _refuse(query, gettext("Priority zone: choose 'yes' (got %(value)s).", value=text[:20]))
         return query.filter(in_zone_clause(filter_year()))
 
@@ -292,11 +293,15 @@ class TargetingFiltersMixin:
                 self.search_columns.append(column)
             for filters in (self._filters._search_filters, self._filters._all_filters):
                 filters[column] = list(filters.get(column, [])) + [cls(column, self.datamodel) for cls in classes]
+        # Text inputs in FAB's filter form: its script carries every field's HTML, and the list
+        # page keeps that script free of <option> lists (tests/integration/test_list_filters.py).
+        # The targeting panel offers the same filters as drop-downs.
         extra = {
             "program_year": StringField(TARGETING_LABELS["program_year"]),
-            "programs": SelectField(TARGETING_LABELS["programs"], choices=list(PROGRAM_COUNTS)),
-            "zone": SelectField(TARGETING_LABELS["zone"], choices=[("1", _("yes"))]),
-            "number": StringField(TARGETING_LABELS["number"]),
+            "programs": StringField(TARGETING_LABELS["programs"],
+                                    render_kw={"placeholder": _("0, 1, 2 or 3 (3 or more)")}),
+            "zone": StringField(TARGETING_LABELS["zone"], render_kw={"placeholder": _("yes")}),
+            "number": StringField(TARGETING_LABELS["number"], render_kw={"placeholder": _("16 digits")}),
         }
         self.search_form_extra_fields = {**extra, **(self.search_form_extra_fields or {})}
 

@@ -18,8 +18,9 @@ def expected_targets(engine):
     without a counted enrolment in the latest year with an enrolment of the regency (the year the
     list opens on), computed with plain SQL."""
     with engine.connect() as conn:
-        year = conn.execute(text("""SELECT max(e.year) FROM enrolment e JOIN household h ON h.id = e.household_id
-                                      JOIN village v ON v.id = h.village_id WHERE v.code LIKE '18.07.%'""")).scalar_one()
+        year = conn.execute(text("""
+            SELECT max(e.year) FROM enrolment e JOIN household h ON h.id = e.household_id
+              JOIN village v ON v.id = h.village_id WHERE v.code LIKE '18.07.%'""")).scalar_one()
         targets = conn.execute(text("""
             SELECT h.village_id, h.no_kk FROM household h JOIN village v ON v.id = h.village_id
              WHERE v.code LIKE '18.07.%' AND h.desil = 1

@@ -166,7 +166,8 @@ def test_program_received_and_not_received(clients, view, engine, village, raw, 
     base = f"/householdview/list/?{village_arg(view)}={village}"
     count, numbers = listed(clients[username], f"{base}&{arg(view, 'program', 'ProgramReceivedFilter')}={program_id}")
     assert numbers == receiving and count == len(receiving)
-    count, numbers = listed(clients[username], f"{base}&{arg(view, 'program', 'ProgramNotReceivedFilter')}={program_id}")
+    not_received = arg(view, "program", "ProgramNotReceivedFilter")
+    count, numbers = listed(clients[username], f"{base}&{not_received}={program_id}")
     others = {v[0] for v in households.values()} - receiving
     assert numbers == others and count == len(others)
 
