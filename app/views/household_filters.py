@@ -30,6 +30,7 @@ from typing import Optional
 from urllib.parse import urlencode
 
 from flask import current_app, flash, g, has_request_context, render_template, request, url_for
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_babel import gettext, lazy_gettext as _
 from markupsafe import Markup
@@ -297,11 +298,13 @@ class TargetingFiltersMixin:
         # page keeps that script free of <option> lists (tests/integration/test_list_filters.py).
         # The targeting panel offers the same filters as drop-downs.
         extra = {
-            "program_year": StringField(TARGETING_LABELS["program_year"]),
-            "programs": StringField(TARGETING_LABELS["programs"],
+            "program_year": StringField(TARGETING_LABELS["program_year"], widget=BS3TextFieldWidget()),
+            "programs": StringField(TARGETING_LABELS["programs"], widget=BS3TextFieldWidget(),
                                     render_kw={"placeholder": _("0, 1, 2 or 3 (3 or more)")}),
-            "zone": StringField(TARGETING_LABELS["zone"], render_kw={"placeholder": _("yes")}),
-            "number": StringField(TARGETING_LABELS["number"], render_kw={"placeholder": _("16 digits")}),
+            "zone": StringField(TARGETING_LABELS["zone"], widget=BS3TextFieldWidget(),
+                                render_kw={"placeholder": _("yes")}),
+            "number": StringField(TARGETING_LABELS["number"], widget=BS3TextFieldWidget(),
+                                  render_kw={"placeholder": _("16 digits")}),
         }
         self.search_form_extra_fields = {**extra, **(self.search_form_extra_fields or {})}
 
