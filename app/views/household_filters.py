@@ -362,11 +362,12 @@ PLAIN_VILLAGE_SELECT = 600  # up to this many choosable villages (a regency's): 
 
 def targeting_panel(view) -> Markup:
     """The short form above the household list: village, desil from-to, year, number of programs,
-    priority zone, No KK / NIK; it submits the same ``_flt_`` arguments as FAB's filter form."""
+    priority zone, a program received / not received, No KK / NIK; it submits the same ``_flt_``
+    arguments as FAB's filter form."""
     from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
 
     from app.views.households import scoped_villages, village_label
-    from app.views.remote_filters import VILLAGES
+    from app.views.remote_filters import PROGRAMS, VILLAGES
 
     names = {
         "village": view.filter_arg("village", FilterRelationOneToManyEqual),
@@ -376,6 +377,8 @@ def targeting_panel(view) -> Markup:
         "programs": view.filter_arg("programs", ProgramCountFilter),
         "zone": view.filter_arg("zone", InZoneFilter),
         "number": view.filter_arg("number", NumberFilter),
+        "received": view.filter_arg("program", ProgramReceivedFilter),
+        "not_received": view.filter_arg("program", ProgramNotReceivedFilter),
     }
     values = {key: request.args.get(arg, "") for key, arg in names.items()}
     # Filters set in FAB's filter form (program received, head's name...) are kept on submit.
@@ -385,6 +388,10 @@ def targeting_panel(view) -> Markup:
     scope = current_scope()
     year = filter_year()
     years = sorted(set(queries.analysis_years(conn, scope)) | {year}, reverse=True)
+    # The programs the user may read (tens a year), the latest year first, labelled as in FAB's
+    # program filter ('PKH — Program Keluarga Harapan (2017)').
+    programs = [(row[0], PROGRAMS.label(row))
+                for row in db.session.execute(PROGRAMS._select().order_by(*PROGRAMS.order()))]
     villages = None
     chosen = []
     if values["village"].isdigit():
@@ -395,7 +402,7 @@ def targeting_panel(view) -> Markup:
             villages = None
     return Markup(render_template(
         "households/targeting.html", names=names, values=values, year=year, years=years, villages=villages,
-        chosen_village=chosen, village_source=VILLAGES, kept=kept,
+        chosen_village=chosen, village_source=VILLAGES, kept=kept, programs=programs,
         village_choices_url=url_for(f"{view.__class__.__name__}.filter_choices", column="village"),
         program_counts=PROGRAM_COUNTS, desils=DESIL_VALUES,
         reset_url=url_for(f"{view.__class__.__name__}.list")))

@@ -260,3 +260,19 @@ def test_gap_counts_open_exactly_their_households(clients, username, k):
     for url, number in links[:12]:
         count, numbers = listed(client, url)
         assert count == number == len(numbers), url
+
+
+def test_panel_carries_the_list_filters_and_shows_what_is_chosen(clients, view, village, raw):
+    """The targeting panel's fields are the list's own filter arguments, and after a search they
+    show the criteria in force (the program drop-downs included)."""
+    _, programs = raw
+    program_id = min(p for ps in programs.values() for p in ps)
+    not_received = arg(view, "program", "ProgramNotReceivedFilter")
+    url = (f"/householdview/list/?{village_arg(view)}={village}&{arg(view, 'programs', 'ProgramCountFilter')}=1"
+           f"&{not_received}={program_id}")
+    html = clients["op1807"].get(url).get_data(as_text=True)
+    panel = html[html.index('id="targeting-form"'):html.index("</form>", html.index('id="targeting-form"'))]
+    assert f'name="{village_arg(view)}"' in panel and f'name="{not_received}"' in panel
+    assert re.search(rf'<option value="{village}" selected>', panel)
+    assert re.search(r'<option value="1" selected>', panel[panel.index("targeting-programs"):])
+    assert re.search(rf'<option value="{program_id}" selected>', panel[panel.index("targeting-not-received"):])
