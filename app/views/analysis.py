@@ -41,6 +41,7 @@ from app.security import scope as scope_mod
 from app.security.scope import Scope, current_scope, mask_number
 from app.services import audit
 from app.views.cell_format import format_value
+from app.views.household_filters import household_list_url
 from gis import queries
 
 LOCATION_STATUS_LABELS = {
@@ -268,7 +269,7 @@ class Answer:
     columns: Any  # list[Column], or a function (conn, scope, filters) -> list[Column]
     rows: Callable[[Connection, Scope, Filters], Iterable[Mapping]]
     filters: tuple[str, ...]  # the filters that shape it (file names, links)
-    links: dict = field(default_factory=dict)  # column key -> function(row) -> URL, on screens
+    links: dict = field(default_factory=dict)  # column key -> function(row, filters) -> URL, on screens
     streamed: bool = False  # one row per household: streamed from its own connection, never held
 
     def columns_for(self, conn, scope, filters) -> list[Column]:
@@ -283,7 +284,32 @@ class Answer:
         return "_".join(parts)
 
 
-_village_link = {"name": lambda r: households_url(r["village_id"])}
+# Links of the tables' cells: column key -> function(row, filters) -> URL. A household count
+# opens the household list filtered to exactly the households it counts
+# (app/views/household_filters.py; tests/integration/test_targeting_filters.py compares them).
+_village_link = {"name": lambda r, f: households_url(r["village_id"])}
+
+
+def _count_link(**criteria):
+    """A link to the village's households with ``criteria`` and the page's year."""
+    return lambda r, f: household_list_url(village_id=r["village_id"], year=f.year, **criteria)
+
+
+_overlap_links = {**_village_link, "households": lambda r, f: household_list_url(village_id=r["village_id"]),
+                  "programs_0": _count_link(programs=0), "programs_1": _count_link(programs=1),
+                  "programs_2": _count_link(programs=2), "programs_3plus": _count_link(programs=3)}
+
+
+def _gap_link(r, f):
+    """The gap definition of gis.queries.gaps_by_village: desil <= k, inside a priority zone of
+    the year, no counted program in the year."""
+    return household_list_url(village_id=r["village_id"], year=f.year, desil_to=f.k, programs=0, in_zone=True)
+
+
+_gap_links = {**_village_link, "gap_households": _gap_link}
+_measure_links = {**_village_link, "households": lambda r, f: household_list_url(village_id=r["village_id"]),
+                  "desil1": lambda r, f: household_list_url(village_id=r["village_id"], desil_to=1),
+                  "gaps": _gap_link}
 ANSWERS: dict[str, Answer] = {a.name: a for a in [
     Answer("overlap-regencies", _("Program overlap per regency"),
            [Column("code", _("Regency code")), Column("name", _("Regency")),
@@ -295,7 +321,7 @@ ANSWERS: dict[str, Answer] = {a.name: a for a in [
            VILLAGE + [Column("households", _("Households"), "int"), Column("programs_0", _("0 programs"), "int"),
                       Column("programs_1", _("1 program"), "int"), Column("programs_2", _("2 programs"), "int"),
                       Column("programs_3plus", _("3+ programs"), "int")],
-           _overlap_villages, ("year", "regency_id"), _village_link),
+           _overlap_villages, ("year", "regency_id"), _overlap_links),
     Answer("overlap-matrix", _("Program × program: households receiving both"), _matrix_columns, _matrix_rows,
            ("year", "regency_id")),
     Answer("overlap-households", _("Households and their number of programs"),
@@ -306,7 +332,7 @@ ANSWERS: dict[str, Answer] = {a.name: a for a in [
            _households, ("year", "regency_id"), streamed=True),
     Answer("gaps-villages", _("Gaps per village"),
            VILLAGE + [Column("gap_households", _("Households without any program"), "int")],
-           _gap_villages, ("year", "k", "regency_id"), _village_link),
+           _gap_villages, ("year", "k", "regency_id"), _gap_links),
     Answer("gaps-zones", _("Gaps per priority zone"),
            [Column("zone_name", _("Priority zone")),
             Column("gap_households", _("Households without any program"), "int")],
@@ -326,7 +352,7 @@ ANSWERS: dict[str, Answer] = {a.name: a for a in [
                       Column("coverage", _("Coverage (%)"), "decimal"),
                       Column("multi_program", _("With 2+ programs"), "int"),
                       Column("gaps", _("Households without any program in zones"), "int")],
-           _measures, ("year", "k", "regency_id"), _village_link),
+           _measures, ("year", "k", "regency_id"), _measure_links),
     Answer("location-check", _("Households whose point is not in their village"),
            [Column("no_kk", _("No KK"), "id_number"), Column("head_name", _("Head of household")),
             Column("desil", _("Desil"), "int"),
@@ -425,7 +451,8 @@ class Table:
         for column in self.columns:
             value = column.value(row)
             link = self.answer.links.get(column.key)
-            out.append((format_value(value, column.kind), link(row) if link and value is not None else None,
+            url = link(row, self.filters) if link and value is not None else None
+            out.append((format_value(value, column.kind), url,
                         column.kind in exports.NUMERIC_KINDS))
         return out
 

@@ -34,6 +34,7 @@ from app.security.scope import current_scope
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.direct_edit import RequestOnlyFieldsMixin
+from app.views.household_filters import TargetingFiltersMixin
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.cell_format import date_text
@@ -389,8 +390,9 @@ class _HouseholdInterface(SQLAInterface):
 _households = _HouseholdInterface(Household)
 
 
-class HouseholdView(RequestOnlyFieldsMixin, ListExportMixin, ScopedModelView):
+class HouseholdView(RequestOnlyFieldsMixin, TargetingFiltersMixin, ListExportMixin, ScopedModelView):
     datamodel = _households
+    list_template = "households/list.html"  # the targeting panel (app/views/household_filters.py) above the list
     list_title = show_title = add_title = edit_title = _("Households")
     add_template = "households/add.html"
     edit_template = "households/edit.html"
@@ -401,7 +403,8 @@ class HouseholdView(RequestOnlyFieldsMixin, ListExportMixin, ScopedModelView):
                     "desil", "member_count", "source", "source_date"]
     add_columns = edit_columns = ["no_kk", "head_nik", "head_name", "address", "rt", "rw", "village", "location",
                                   "desil", "member_count", "source", "source_date"]
-    # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here).
+    # /householdview/list/?_flt_0_village=<village id> lists one village (the map popups link here);
+    # TargetingFiltersMixin adds desil from/to, program year, number of programs, program, zone, No KK/NIK.
     search_columns = ["head_name", "village", "desil", "source"]
     formatters_columns = {"no_kk": masked, "head_nik": masked, "village": village_link, "latitude": _coordinate,
                           "longitude": _coordinate, "source_date": date_text,
@@ -417,8 +420,9 @@ class HouseholdView(RequestOnlyFieldsMixin, ListExportMixin, ScopedModelView):
         "location": PointField(_("Location")),
         "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil)]),
     }
-    # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page.
-    remote_filters = {"village": VILLAGES}
+    # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page;
+    # "program" is the received / not received filter of app/views/household_filters.py.
+    remote_filters = {"village": VILLAGES, "program": PROGRAMS}
     related_views = [HouseholdMemberView, EnrolmentView]
     base_order = ("no_kk", "asc")  # the unique index keeps a page cheap at a million rows
 

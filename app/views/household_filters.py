@@ -1,0 +1,408 @@
+"""Targeting filters of the household list: "desil-1 households of village X that receive no
+program in year Y", as FAB search filters, so the list, its pages, its sort and its exports
+(app/views/list_export.py reads the same ``_flt_<n>_<column>`` arguments) show the same rows.
+
+The filters sit on pseudo-columns of the household list (not model columns):
+
+- ``program_year``: the year the program and zone filters speak of (default: the latest year
+  with a scoped enrolment, gis.queries.default_year);
+- ``programs``: the number of distinct programs the household receives in that year — 0, 1, 2
+  or 3 (= 3 or more) — counting enrolments with a counted status (gis.queries.COUNTED_STATUSES),
+  the definition of the overlap and gaps pages;
+- ``program``: receives / does not receive one program (a program belongs to one fiscal year,
+  and so does each of its enrolments: no year needed);
+- ``zone``: inside a priority zone of the year, by gis.queries' zone rule (``in_zone_clause``);
+- ``number``: "Cari No KK / NIK", the exact 16-digit number of the household, its head or any
+  member (masked users may search too: what they see stays masked);
+
+and on ``desil``: "from" (>=) and "to" (<=), next to FAB's own integer filters.
+
+Each is an EXISTS / NOT EXISTS (or a count) over enrolment rows of one household and one year,
+correlated to the listed household: ``ix_enrolment_household_id`` answers it with an index
+lookup per listed household (a village's list: ~0.3 ms for the filter in the demo data), and the
+list's scope (base_filters) and village filter limit the households first. ``household_list_url`` builds the list's URL for a
+set of criteria; the analysis pages link their counts with it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+from urllib.parse import urlencode
+
+from flask import current_app, flash, g, has_request_context, render_template, request, url_for
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from flask_appbuilder.models.filters import BaseFilter
+from flask_babel import gettext, lazy_gettext as _
+from markupsafe import Markup
+from sqlalchemy import and_, distinct, false, func, or_, select, true, union
+from wtforms import StringField
+
+from app.extensions import db
+from app.models.areas import Village
+from app.models.households import Enrolment, Household, HouseholdMember
+from app.models.zones import PriorityZone
+from app.security.scope import current_scope, in_scope
+from gis import queries
+from gis.queries import COUNTED_STATUSES
+
+PROGRAM_COUNTS = (("0", _("0 programs")), ("1", _("1 program")), ("2", _("2 programs")),
+                  ("3", _("3 or more programs")))
+DESIL_VALUES = tuple(range(1, 11))
+SIXTEEN_DIGITS = re.compile(r"\d{16}")
+ZONE_YES = {"1", "ya", "yes"}
+
+
+def _refuse(query, message: str):
+    """Bad filter input: say why once per request (a list runs its filters for the count and for
+    the page) and show no rows rather than all of them."""
+    if has_request_context():
+        said = g.setdefault("sinergi_filter_messages", set())
+        if message not in said:
+            said.add(message)
+            flash(message, "warning")
+    return query.filter(false())
+
+
+def _single(value) -> str:
+    return ("" if value is None else str(value)).strip()
+
+
+# --- the year ------------------------------------------------------------------------------------
+
+_YEAR_ARG = re.compile(r"_flt_\d+_program_year")
+
+
+def _valid_year(text: str) -> Optional[int]:
+    return int(text) if text.isdigit() and 2000 <= int(text) <= 2100 else None
+
+
+def filter_year() -> int:
+    """The year of the program and zone filters: the request's ``_flt_<n>_program_year`` when it
+    is a valid year, else gis.queries.default_year for the user (cached for the request)."""
+    if has_request_context():
+        for key, value in request.args.items(multi=True):
+            if _YEAR_ARG.fullmatch(key) and _valid_year(value.strip()) is not None:
+                return int(value.strip())
+        if "sinergi_default_year" not in g:
+            g.sinergi_default_year = queries.default_year(db.session.connection(), current_scope())
+        return g.sinergi_default_year
+    return queries.default_year(db.session.connection(), current_scope())
+
+
+def _enrolment_scope():
+    """The enrolments that count for the user. An OPD officer counts only their agency's
+    programs (as on the analysis pages). For the other scopes the Enrolment rule is "the
+    household is in scope", which the list's own base filter already guarantees for the
+    correlated household: repeating it would add a regency-wide IN to every lookup."""
+    scope = current_scope()
+    return in_scope(Enrolment, scope) if scope.kind == "agency" else true()
+
+
+def _counted(year: int, *where):
+    """Counted enrolments of the correlated listed household in ``year``."""
+    return (select(Enrolment.program_id)
+            .where(Enrolment.household_id == Household.id, Enrolment.year == year,
+                   Enrolment.status.in_(COUNTED_STATUSES), _enrolment_scope(), *where))
+
+
+def program_count_clause(year: int, count: int):
+    """Households receiving exactly ``count`` distinct counted programs in ``year`` (3: 3 or more)."""
+    if count == 0:
+        return ~_counted(year).exists()
+    distinct_programs = (select(func.count(distinct(Enrolment.program_id)))
+                         .where(Enrolment.household_id == Household.id, Enrolment.year == year,
+                                Enrolment.status.in_(COUNTED_STATUSES), _enrolment_scope())
+                         .scalar_subquery())
+    return distinct_programs >= 3 if count >= 3 else distinct_programs == count
+
+
+# --- the filters ---------------------------------------------------------------------------------
+
+class ProgramYearFilter(BaseFilter):
+    """Chooses the year of the program and zone filters; narrows nothing by itself."""
+
+    name = _("is (for the program and zone filters)")
+
+    def apply(self, query, value):
+        text = _single(value)
+        if text and _valid_year(text) is None:
+            return _refuse(query, gettext("Program year: choose a year between 2000 and 2100 (got %(value)s).",
+                                          value=text[:20]))
+        return query
+
+
+class ProgramCountFilter(BaseFilter):
+    name = _("equals (in the program year)")
+
+    def apply(self, query, value):
+        text = _single(value)
+        if not text:
+            return query
+        if text not in {"0", "1", "2", "3"}:
+            return _refuse(query, gettext("Number of programs: choose 0, 1, 2 or 3 or more (got %(value)s).",
+                                          value=text[:20]))
+        return query.filter(program_count_clause(filter_year(), int(text)))
+
+
+def _program_id(query, value):
+    text = _single(value)
+    if not text:
+        return None, query
+    if not text.isdigit() or len(text) > 9:
+        return None, _refuse(query, gettext("Program: choose a program from the list."))
+    return int(text), None
+
+
+class ProgramReceivedFilter(BaseFilter):
+    name = _("receives")
+
+    def apply(self, query, value):
+        program_id, refused = _program_id(query, value)
+        if program_id is None:
+            return refused
+        return query.filter(_received(program_id))
+
+
+class ProgramNotReceivedFilter(BaseFilter):
+    name = _("does not receive")
+
+    def apply(self, query, value):
+        program_id, refused = _program_id(query, value)
+        if program_id is None:
+            return refused
+        return query.filter(~_received(program_id))
+
+
+def _received(program_id: int):
+    # The program's enrolments all have its fiscal year: the year is not a condition here.
+    return (select(Enrolment.id)
+            .where(Enrolment.household_id == Household.id, Enrolment.program_id == program_id,
+                   Enrolment.status.in_(COUNTED_STATUSES), _enrolment_scope())
+            .exists())
+
+
+def in_zone_clause(year: int):
+    """Households inside a priority zone of ``year`` that the user sees, by the zone rule of
+    gis.queries._in_zone_households (the gaps and zone pages): the household's point inside the
+    zone; without a point, its declared village more than half inside the zone.
+
+    Written per listed household rather than as "id IN (every member of every zone)": the point
+    test is an EXISTS over the few zones of the year (idx_priority_zone_geom), and the costly part,
+    the villages' shares inside the zones (~0.4 s for the 2,640 real polygons), is a hashed subplan
+    that PostgreSQL only computes when a listed household has no point."""
+    zones = and_(PriorityZone.year == year, in_scope(PriorityZone, current_scope()))
+    by_point = select(PriorityZone.id).where(zones, func.ST_Intersects(PriorityZone.geom, Household.location))
+    share = (func.ST_Area(func.ST_Intersection(PriorityZone.geom, Village.geom))
+             / func.nullif(func.ST_Area(Village.geom), 0))
+    half_inside = (select(Village.id).join(PriorityZone, func.ST_Intersects(PriorityZone.geom, Village.geom))
+                   .where(zones, share > 0.5))
+    return or_(by_point.exists(), and_(Household.location.is_(None), Household.village_id.in_(half_inside)))
+
+
+class InZoneFilter(BaseFilter):
+    name = _("is (in the program year)")
+
+    def apply(self, query, value):
+        text = _single(value)
+        if not text:
+            return query
+        if text.lower() not in ZONE_YES | {str(gettext("yes")).lower()}:
+            return _refuse(query, gettext("Priority zone: choose 'yes' (got %(value)s).", value=text[:20]))
+        return query.filter(in_zone_clause(filter_year()))
+
+
+def number_clause(number: str):
+    """Households whose No KK, head's NIK or a member's NIK is ``number`` — a union of three
+    index lookups (uq_household_no_kk, ix_household_head_nik, ix_household_member_nik), so the
+    list joins a handful of ids instead of testing every household."""
+    ids = union(select(Household.id).where(Household.no_kk == number),
+                select(Household.id).where(Household.head_nik == number),
+                select(HouseholdMember.household_id).where(HouseholdMember.nik == number)).subquery("numbers")
+    return Household.id.in_(select(ids.c[0]))
+
+
+class NumberFilter(BaseFilter):
+    name = _("is exactly")
+
+    def apply(self, query, value):
+        text = re.sub(r"[\s.\-]", "", _single(value))
+        if not text:
+            return query
+        if not SIXTEEN_DIGITS.fullmatch(text):
+            return _refuse(query, gettext("No KK / NIK search: type the whole number, 16 digits "
+                                          "(got %(count)s characters).", count=len(text)))
+        return query.filter(number_clause(text))
+
+
+def _desil(query, value, label):
+    text = _single(value)
+    if not text:
+        return None, query
+    if not text.isdigit() or int(text) not in DESIL_VALUES:
+        return None, _refuse(query, gettext("Desil %(which)s: choose 1 to 10 (got %(value)s).",
+                                            which=label, value=text[:20]))
+    return int(text), None
+
+
+class DesilFromFilter(BaseFilter):
+    name = _("from")
+
+    def apply(self, query, value):
+        desil, refused = _desil(query, value, gettext("from"))
+        return refused if desil is None else query.filter(Household.desil >= desil)
+
+
+class DesilToFilter(BaseFilter):
+    name = _("up to")
+
+    def apply(self, query, value):
+        desil, refused = _desil(query, value, gettext("up to"))
+        return refused if desil is None else query.filter(Household.desil <= desil)
+
+
+# --- the view side -------------------------------------------------------------------------------
+
+TARGETING_FILTERS = {
+    "desil": [DesilFromFilter, DesilToFilter],
+    "program_year": [ProgramYearFilter],
+    "programs": [ProgramCountFilter],
+    "program": [ProgramReceivedFilter, ProgramNotReceivedFilter],
+    "zone": [InZoneFilter],
+    "number": [NumberFilter],
+}
+
+TARGETING_LABELS = {
+    "program_year": _("Program year"),
+    "programs": _("Number of programs"),
+    "program": _("Program"),
+    "zone": _("In a priority zone"),
+    "number": _("Search No KK / NIK"),
+}
+
+
+class TargetingFiltersMixin:
+    """Adds TARGETING_FILTERS to the view's search filters (the "Add filter" menu) and to the
+    filters FAB resolves from ``_flt_<n>_<column>`` arguments, and the targeting panel above
+    the list (template households/targeting.html)."""
+
+    def _init_properties(self):
+        super()._init_properties()
+        self.search_columns = list(self.search_columns)
+        self.label_columns = {**self.label_columns, **TARGETING_LABELS}
+        for column, classes in TARGETING_FILTERS.items():
+            if column not in self.search_columns:
+                self.search_columns.append(column)
+            for filters in (self._filters._search_filters, self._filters._all_filters):
+                filters[column] = list(filters.get(column, [])) + [cls(column, self.datamodel) for cls in classes]
+        # Text inputs in FAB's filter form: its script carries every field's HTML, and the list
+        # page keeps that script free of <option> lists (tests/integration/test_list_filters.py).
+        # The targeting panel offers the same filters as drop-downs.
+        extra = {
+            "program_year": StringField(TARGETING_LABELS["program_year"], widget=BS3TextFieldWidget()),
+            "programs": StringField(TARGETING_LABELS["programs"], widget=BS3TextFieldWidget(),
+                                    render_kw={"placeholder": _("0, 1, 2 or 3 (3 or more)")}),
+            "zone": StringField(TARGETING_LABELS["zone"], widget=BS3TextFieldWidget(),
+                                render_kw={"placeholder": _("yes")}),
+            "number": StringField(TARGETING_LABELS["number"], widget=BS3TextFieldWidget(),
+                                  render_kw={"placeholder": _("16 digits")}),
+        }
+        self.search_form_extra_fields = {**extra, **(self.search_form_extra_fields or {})}
+
+    def filter_arg(self, column: str, filter_class: type) -> str:
+        """``_flt_<n>_<column>``: the request argument of one filter of this view."""
+        for index, flt in enumerate(self._filters._all_filters[column]):
+            if type(flt) is filter_class:
+                return f"_flt_{index}_{column}"
+        raise KeyError((column, filter_class))
+
+    def _list(self, **kwargs):
+        widgets = super()._list(**kwargs)
+        widgets["targeting"] = lambda: targeting_panel(self)
+        return widgets
+
+
+def _household_view():
+    for view in current_app.appbuilder.baseviews:
+        if isinstance(view, TargetingFiltersMixin) and view.datamodel.obj is Household:
+            return view
+    raise LookupError("the household list view is not registered")
+
+
+def household_list_url(village_id: Optional[int] = None, year: Optional[int] = None,
+                       programs: Optional[int] = None, desil_to: Optional[int] = None,
+                       desil_from: Optional[int] = None, in_zone: bool = False,
+                       program_id: Optional[int] = None, received: bool = True) -> str:
+    """The household list filtered to the given criteria (the analysis pages' links)."""
+    from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
+
+    view = _household_view()
+    args = []
+    if village_id is not None:
+        args.append((view.filter_arg("village", FilterRelationOneToManyEqual), village_id))
+    if desil_from is not None:
+        args.append((view.filter_arg("desil", DesilFromFilter), desil_from))
+    if desil_to is not None:
+        args.append((view.filter_arg("desil", DesilToFilter), desil_to))
+    if year is not None:
+        args.append((view.filter_arg("program_year", ProgramYearFilter), year))
+    if programs is not None:
+        args.append((view.filter_arg("programs", ProgramCountFilter), min(programs, 3)))
+    if program_id is not None:
+        args.append((view.filter_arg("program", ProgramReceivedFilter if received else ProgramNotReceivedFilter),
+                     program_id))
+    if in_zone:
+        args.append((view.filter_arg("zone", InZoneFilter), 1))
+    return url_for(f"{view.__class__.__name__}.list") + ("?" + urlencode(args) if args else "")
+
+
+# --- the targeting panel -------------------------------------------------------------------------
+
+PLAIN_VILLAGE_SELECT = 600  # up to this many choosable villages (a regency's): a plain <select>
+
+
+def targeting_panel(view) -> Markup:
+    """The short form above the household list: village, desil from-to, year, number of programs,
+    priority zone, a program received / not received, No KK / NIK; it submits the same ``_flt_``
+    arguments as FAB's filter form."""
+    from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
+
+    from app.views.households import scoped_villages, village_label
+    from app.views.remote_filters import PROGRAMS, VILLAGES
+
+    names = {
+        "village": view.filter_arg("village", FilterRelationOneToManyEqual),
+        "desil_from": view.filter_arg("desil", DesilFromFilter),
+        "desil_to": view.filter_arg("desil", DesilToFilter),
+        "year": view.filter_arg("program_year", ProgramYearFilter),
+        "programs": view.filter_arg("programs", ProgramCountFilter),
+        "zone": view.filter_arg("zone", InZoneFilter),
+        "number": view.filter_arg("number", NumberFilter),
+        "received": view.filter_arg("program", ProgramReceivedFilter),
+        "not_received": view.filter_arg("program", ProgramNotReceivedFilter),
+    }
+    values = {key: request.args.get(arg, "") for key, arg in names.items()}
+    # Filters set in FAB's filter form (program received, head's name...) are kept on submit.
+    kept = [(key, value) for key, value in request.args.items(multi=True)
+            if key.startswith("_flt_") and key not in names.values()]
+    conn = db.session.connection()
+    scope = current_scope()
+    year = filter_year()
+    years = sorted(set(queries.analysis_years(conn, scope)) | {year}, reverse=True)
+    # The programs the user may read (tens a year), the latest year first, labelled as in FAB's
+    # program filter ('PKH — Program Keluarga Harapan (2017)').
+    programs = [(row[0], PROGRAMS.label(row))
+                for row in db.session.execute(PROGRAMS._select().order_by(*PROGRAMS.order()))]
+    villages = None
+    chosen = []
+    if values["village"].isdigit():
+        chosen = VILLAGES.labels([int(values["village"])])
+    if scope.kind == "regency":
+        villages = [(v.id, village_label(v)) for v in scoped_villages(write=False)]
+        if len(villages) > PLAIN_VILLAGE_SELECT:
+            villages = None
+    return Markup(render_template(
+        "households/targeting.html", names=names, values=values, year=year, years=years, villages=villages,
+        chosen_village=chosen, village_source=VILLAGES, kept=kept, programs=programs,
+        village_choices_url=url_for(f"{view.__class__.__name__}.filter_choices", column="village"),
+        program_counts=PROGRAM_COUNTS, desils=DESIL_VALUES,
+        reset_url=url_for(f"{view.__class__.__name__}.list")))
