@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import joinedload
 
 from app import exports
+from app.errors import BadInput
 from app.exports import Column
 from app.extensions import db
 from app.query_guard import guarded_connection
@@ -419,9 +420,21 @@ class Table:
     columns: list[Column]
     rows: list
     filters: Filters
-    page_arg: Optional[str] = None  # paginated when set
+    page_arg: Optional[str] = None  # paginated (and sortable, over all pages) when set
     page: int = 1
     total_row: Optional[dict] = None
+    sort: Optional[str] = None  # a column key; rows in the answer's order when None
+    descending: bool = False
+
+    def __post_init__(self):
+        if self.sort:
+            # None last whichever the direction; text compared without case
+            def key(row):
+                value = row[self.sort]
+                return (value is None, value.casefold() if isinstance(value, str) else value)
+
+            present = sorted((r for r in self.rows if r[self.sort] is not None), key=key, reverse=self.descending)
+            self.rows = present + [r for r in self.rows if r[self.sort] is None]
 
     @property
     def name(self) -> str:
@@ -471,20 +484,61 @@ class Table:
         args[self.page_arg] = page
         return request.path + "?" + urlencode(args)
 
+    def sortable(self, column) -> bool:
+        return bool(self.page_arg) and isinstance(column.key, str)
+
+    def sort_url(self, column) -> str:
+        """The page sorted by ``column`` (descending first for numbers), from page 1; the same
+        column again turns the order round."""
+        args = request.args.to_dict()
+        args.pop(self.page_arg, None)
+        first = "desc" if column.kind in exports.NUMERIC_KINDS else "asc"
+        args["sort"] = column.key
+        args["dir"] = ("asc" if self.descending else "desc") if self.sort == column.key else first
+        return request.path + "?" + urlencode(args)
+
+    def map_url(self, row) -> Optional[str]:
+        """The village map zoomed to the row's village, coloured by the sorted column when the
+        map has that measure, else by the table's own (``MAP_MEASURES``)."""
+        measure = MAP_MEASURES.get(self.name)
+        if measure is None or not row.get("code"):
+            return None
+        if self.sort in queries.MEASURES:
+            measure = self.sort
+        elif self.sort == "gap_households":
+            measure = "gaps"
+        args = {"village": row["code"], "measure": measure, "year": self.filters.year}
+        if self.name.startswith("gaps"):
+            args["k"] = self.filters.k
+        return url_for("MapView.villages", **args)
+
+
+# The village map's measure a village table's rows open the map with.
+MAP_MEASURES = {"overlap-villages": "programs_0", "gaps-villages": "gaps", "zone-villages": "desil1"}
+
 
 def _table(name, conn, scope, filters, page_arg=None, total_keys=()) -> Table:
     answer = ANSWERS[name]
-    rows = list(answer.rows(conn, scope, filters))
-    page = 1
+    columns = answer.columns_for(conn, scope, filters)
+    rows = [dict(r) if hasattr(r, "keys") else r for r in answer.rows(conn, scope, filters)]
+    page, sort, descending = 1, None, False
     if page_arg:
         try:
             page = max(1, int(request.args.get(page_arg, 1)))
         except ValueError:
             page = 1
+        sort = request.args.get("sort") or None
+        keys = [c.key for c in columns if isinstance(c.key, str)]
+        if sort is not None and sort not in keys:
+            raise BadInput(gettext("Parameter sort: sort by one of %(keys)s.", keys=", ".join(keys)))
+        direction = request.args.get("dir", "asc")
+        if direction not in ("asc", "desc"):
+            raise BadInput(gettext("Parameter dir: asc or desc."))
+        descending = direction == "desc"
     total_row = {k: sum(r[k] or 0 for r in rows) for k in total_keys} if total_keys and rows else None
     if total_row is not None:
-        total_row[answer.columns_for(conn, scope, filters)[1].key] = str(_("Total"))
-    return Table(answer, answer.columns_for(conn, scope, filters), rows, filters, page_arg, page, total_row)
+        total_row[columns[1].key] = str(_("Total"))
+    return Table(answer, columns, rows, filters, page_arg, page, total_row, sort, descending)
 
 
 def _regency_choices(scope: Scope):
