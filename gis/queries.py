@@ -379,7 +379,7 @@ def status_counts(rows, key: str = "location_status") -> dict[str, int]:
     return dict(Counter(r[key] for r in rows))
 
 
-# --- additions for the analysis screens, API and downloads (app/views/analysis.py) ----------------
+# --- additions for the analysis screens, API and downloads (app/analysis_answers.py) -------------
 # Appended; the functions above keep their behaviour.
 
 def analysis_years(conn: Connection, scope: Scope) -> list[int]:

@@ -1,6 +1,6 @@
 """/api/v1/analysis/...: the analysis answers as JSON (or CSV / XLSX with ``format``).
 
-The same answers as the screens (app/views/analysis.py ``ANSWERS``), from gis/queries.py with
+The same answers as the screens (app/analysis_answers.py ``ANSWERS``), from gis/queries.py with
 ``current_scope()`` — which follows FAB's current user, so a JWT caller gets exactly the rows
 their role and area allow. Query arguments are checked: a malformed one answers 400 naming
 the argument; a regency outside the caller's area 403.
@@ -14,7 +14,7 @@ from flask_appbuilder.security.decorators import protect
 
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
-from app.views import analysis as A
+from app import analysis_answers as A
 from gis import queries
 
 PARAMETERS = {

@@ -49,6 +49,7 @@ def register_views(appbuilder) -> None:
 
 
 def register_apis(appbuilder) -> None:
+    from app.api.analysis import AnalysisApi
     from app.api.areas import DistrictApi, RegencyApi, VillageApi
     from app.api.households import EnrolmentApi, HouseholdApi, HouseholdMemberApi
     from app.api.programs import ProgramApi
@@ -56,5 +57,6 @@ def register_apis(appbuilder) -> None:
     from app.api.zones import PovertyIndicatorApi, PriorityZoneApi
 
     for api in (RegencyApi, DistrictApi, VillageApi, HouseholdApi, HouseholdMemberApi, EnrolmentApi, ProgramApi,
-                AgencyApi, TkpkInstitutionApi, TkpkMemberApi, TkpkDocumentApi, PriorityZoneApi, PovertyIndicatorApi):
+                AgencyApi, TkpkInstitutionApi, TkpkMemberApi, TkpkDocumentApi, PriorityZoneApi, PovertyIndicatorApi,
+                AnalysisApi):
         appbuilder.add_api(api)

@@ -463,7 +463,7 @@ def test_operator_never_gets_another_regencys_rows(app, engine, api):
         codes = _codes_in(body)
         assert all(c.startswith(OWN + ".") for c in codes), (path, sorted(c for c in codes if not c.startswith(OWN)))
 
-    from app.views.analysis import ANSWERS
+    from app.analysis_answers import ANSWERS
 
     session = session_client(app, "op1807")
     for name in ANSWERS:
