@@ -15,6 +15,7 @@ from tests.browser.conftest import login
 ROLES = ["admin", "bappeda", "op1807", "pimpinan", "opd_dinsos"]
 PYTHON_VALUE = re.compile(r"\b(?:None|True|False)\b")
 ISO_DATE = re.compile(r"\b(?:19|20)\d\d-[01]\d-[0-3]\d\b")
+BARE_COUNT = re.compile(r"Jumlah data:\s*\d{4,}")  # 2663 instead of 2.663
 SKIP = re.compile(r"/(?:logout|lang)/|/export|/xlsx|/csv|/download|/geopackage|\.gpkg|\.geojson|/swagger|/ogc/|"
                   r"/api/|/gis/|/static/|^#|^javascript:|^mailto:")
 # FAB's own security screens keep their stock columns; the permission lists are FAB's data.
@@ -37,6 +38,7 @@ def readable_problems(page, path: str) -> list[str]:
                 for m in PYTHON_VALUE.finditer(text)]
     problems += [f"{path}: ISO date {m.group(0)} in “…{text[max(m.start() - 40, 0):m.end() + 20]}…”"
                  for m in ISO_DATE.finditer(text)]
+    problems += [f"{path}: count without thousands mark: {m.group(0)}" for m in BARE_COUNT.finditer(text)]
     return problems
 
 
