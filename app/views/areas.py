@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models.areas import District, Regency, Village
 from app.security.scope import SCOPE_FILTERS
 from app.views.list_export import ListExportMixin
+from app.views.base import ScopedListWidget
 from app.views.readable_values import ReadableValuesMixin
 from app.views.remote_filters import DISTRICTS, RemoteFilterMixin
 
@@ -32,6 +33,7 @@ LABELS = {
 class _AreaView(ReadableValuesMixin, ListExportMixin, RemoteFilterMixin, ModelView):
     base_filters = SCOPE_FILTERS  # areas are readable by every role today; the one scope function says so
     base_permissions = ["can_list", "can_show", "can_geojson", "can_export"]
+    list_widget = ScopedListWidget  # the count as people write it (2.640); no edit/delete exists here anyway
     show_template = "areas/show.html"
     label_columns = LABELS
     page_size = 50
