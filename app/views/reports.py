@@ -519,7 +519,7 @@ class Lp2kdView(BaseView):
             "reports/lp2kd.html", report=report, sections=sections(report), choice=choice, printable=printable,
             areas=area_choices(scope), years=year_choices(scope, choice.year), periods=list(PERIOD_LABELS.items()),
             period_title=_period_title(report), fmt=format_value, can_write=can_write,
-            generated=datetime_text(dt.datetime.now(lp2kd.WIB)),
+            generated=datetime_text(dt.datetime.now(lp2kd.WIB)), today=dt.datetime.now(lp2kd.WIB).date(),
             audit_head="{1}:{2}".format(*audit.head(guarded_connection())),
             numeric=exports.NUMERIC_KINDS, title=gettext("LP2KD report"))
 

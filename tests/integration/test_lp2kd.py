@@ -23,7 +23,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select, text
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, sql
 
 YEAR = 2017
 COUNTED = {"usulan", "ditetapkan", "disalurkan"}
@@ -565,8 +565,25 @@ def test_pages_and_who_may_open_them(app, reports):
 
         assert head and db.session.get(AuditLog, int(head.group(1))).hash == head.group(2)
     assert "@media print" in html
+    assert 'id="lp2kd-letterhead"' not in html and 'id="lp2kd-signature"' not in html  # the screen has neither
 
+    # on paper: the letterhead of the office and the chair's signature block
     op = session_client(app, "op1807")
+    op.get("/lang/id")
+    paper = op.get("/lp2kd/print?area=18.07&year=2017&period=tahunan").get_data(as_text=True)
+    letterhead = re.sub(r"<[^>]+>", " ", re.search(r'id="lp2kd-letterhead">(.*?)</div>\s*<header', paper, re.S).group(1))
+    assert "Pemerintah Kabupaten Lampung Timur" in letterhead and "TKPK" in letterhead and "2017" in letterhead
+    chair = sql(app, """SELECT chair FROM tkpk_institution t JOIN regency r ON r.id = t.regency_id
+                        WHERE r.code = '18.07'""")
+    signature = re.search(r'id="lp2kd-signature">(.*?)</div>\s*</div>', paper, re.S).group(1)
+    assert "Ketua TKPK Kabupaten Lampung Timur" in signature
+    assert re.search(r"\b\d{1,2} (?:Januari|Februari|Maret|April|Mei|Juni|Juli|Agustus|September|Oktober|November|"
+                     r"Desember) \d{4}\b", signature), signature
+    if chair and chair[0][0]:
+        assert chair[0][0] in signature
+    province = bappeda.get("/lp2kd/print?area=province&year=2017&period=tahunan").get_data(as_text=True)
+    assert "Provinsi Lampung" in province or "Lampung Province" in province
+
     r = op.get("/lp2kd/")
     assert r.status_code == 200 and 'data-area="18.07"' in r.get_data(as_text=True)
     assert op.get("/lp2kd/?area=18.01&year=2017").status_code == 403
