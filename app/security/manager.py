@@ -135,7 +135,10 @@ class SinergiSecurityApi(SecurityApi):
 
 
 class SinergiAuthDBView(AuthDBView):
-    """FAB's login form, which says how long to wait when the login guard refuses."""
+    """FAB's login form, which says how long to wait when the login guard refuses, on Sinergi's
+    own page (the product and the province; app/templates/security/login.html)."""
+
+    login_template = "security/login.html"
 
     @expose("/login/", methods=["GET", "POST"])
     @no_cache
