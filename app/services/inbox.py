@@ -103,7 +103,7 @@ def items(session, user, limit: int = 200, on: Optional[dt.date] = None) -> list
                               c.deadline, complaints_service.is_overdue(c, on), c.created_at))
     states = requests_service.awaiting_states(user)
     if states:
-        query = (select(UpdateRequest).where(UpdateRequest.state.in_(states))
+        query = (select(UpdateRequest).where(requests_service.awaiting_clause(user))
                  .options(joinedload(UpdateRequest.regency)).order_by(UpdateRequest.created_at, UpdateRequest.id)
                  .limit(limit))
         query = scope_mod.apply(query, UpdateRequest, scope_mod.scope_for(user))

@@ -168,7 +168,9 @@ def awaiting_clause(user):
         return exists().where(UpdateRequestStep.request_id == UpdateRequest.id,
                               UpdateRequestStep.to_state == to_state, UpdateRequestStep.user_id == user_id)
 
-    own = or_(UpdateRequest.created_by_id == user_id, stepped("diajukan"))
+    # IS NOT DISTINCT FROM: a request without a recorded proposer (NULL) is nobody's own; with
+    # "=" the NULL made the whole condition NULL and hid the request from every decider.
+    own = or_(UpdateRequest.created_by_id.is_not_distinct_from(user_id), stepped("diajukan"))
     conflict = or_(and_(UpdateRequest.state.in_(OPEN_STATES), own),
                    and_(UpdateRequest.state == "diverifikasi", stepped("diverifikasi")))
     return and_(UpdateRequest.state.in_(states), not_(conflict))

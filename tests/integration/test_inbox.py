@@ -4,7 +4,9 @@ The expected numbers are counted here with hand-written SQL from the rules (doma
 brief), not through app/services/inbox.py: an operator has the drafts and the submitted
 requests of their regency, the new complaints of their regency and those they handle; Bappeda
 the verified requests of the province; Admin the submitted and the verified ones; Pimpinan and
-OPD nothing (no badge). Overdue: an open complaint past its deadline (dates in WIB).
+OPD nothing (no badge). Overdue: an open complaint past its deadline (dates in WIB). Separation
+of duties: a submitted or verified request the user proposed, submitted or verified is not theirs
+to decide, so it does not wait for them.
 """
 from __future__ import annotations
 
@@ -92,6 +94,14 @@ def fresh_badge(app):
 
 # --- the expectations, in plain SQL ---------------------------------------------------------------
 
+def _step_by_user(to_state: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM update_request_step s WHERE s.request_id = update_request.id "
+            f"AND s.to_state = '{to_state}' AND s.user_id = :u)")
+
+
+NOT_MINE_TO_DECIDE = (f"NOT ((state IN ('diajukan', 'diverifikasi') AND (created_by_id IS NOT DISTINCT FROM :u "
+                      f"OR {_step_by_user('diajukan')})) OR (state = 'diverifikasi' AND {_step_by_user('diverifikasi')}))")
+
 def expected(app, username):
     """(request ids, complaint ids, overdue complaint ids) awaiting the user."""
     uid = _user_id(app, username)
@@ -99,14 +109,15 @@ def expected(app, username):
                     "WHERE ur.user_id = :u", u=uid)[0][0]
     regency = sql(app, "SELECT regency_id FROM ab_user WHERE id = :u", u=uid)[0][0]
     if role == "Operator TKPK":
-        requests = sql(app, "SELECT id FROM update_request WHERE regency_id = :r AND state IN ('draft', 'diajukan')",
-                       r=regency)
+        requests = sql(app, "SELECT id FROM update_request WHERE regency_id = :r AND state IN ('draft', 'diajukan') "
+                            f"AND {NOT_MINE_TO_DECIDE}", r=regency, u=uid)
         complaints = sql(app, f"""SELECT id, deadline < {TODAY_WIB} FROM complaint WHERE regency_id = :r
                                   AND (state = 'baru' OR (state = 'diproses' AND handler_id = :u))""",
                          r=regency, u=uid)
     elif role in ("Bappeda Provinsi", "Admin"):
         states = ("diverifikasi",) if role == "Bappeda Provinsi" else ("diajukan", "diverifikasi")
-        requests = sql(app, "SELECT id FROM update_request WHERE state = ANY(:s)", s=list(states))
+        requests = sql(app, f"SELECT id FROM update_request WHERE state = ANY(:s) AND {NOT_MINE_TO_DECIDE}",
+                       s=list(states), u=uid)
         complaints = sql(app, f"""SELECT id, deadline < {TODAY_WIB} FROM complaint
                                   WHERE state = 'diproses' AND handler_id = :u""", u=uid)
     else:  # Pimpinan, OPD: nothing to do
