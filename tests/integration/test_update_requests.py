@@ -530,7 +530,7 @@ def test_the_menu_counts_what_awaits_each_role(app, client, areas):
             query += " AND regency_id = :r"
         if username:
             query += """ AND NOT (state IN ('diajukan', 'diverifikasi') AND (
-                             created_by_id = (SELECT id FROM ab_user WHERE username = :u)
+                             created_by_id IS NOT DISTINCT FROM (SELECT id FROM ab_user WHERE username = :u)
                              OR EXISTS (SELECT 1 FROM update_request_step s WHERE s.request_id = r.id
                                         AND s.to_state = 'diajukan' AND s.username = :u)))
                         AND NOT (state = 'diverifikasi' AND EXISTS (
