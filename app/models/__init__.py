@@ -17,6 +17,7 @@ from app.models.areas import District, Province, Regency, Village  # noqa: E402
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember  # noqa: E402
 from app.models.programs import Program  # noqa: E402
 from app.models.households import Enrolment, Household, HouseholdMember  # noqa: E402
+from app.models.snapshots import HouseholdSnapshot, TargetingSnapshot  # noqa: E402
 from app.models.zones import PovertyIndicator, PriorityZone  # noqa: E402
 from app.models.users import SinergiUser  # noqa: E402
 from app.models.audit import AuditLog  # noqa: E402
@@ -27,7 +28,7 @@ from app.models.workflow import (Complaint, Lp2kdNote, UpdateEvidence, UpdateReq
                                  UpdateRequestStep)
 
 __all__ = ["Model", "Province", "Regency", "District", "Village", "Agency", "TkpkInstitution", "TkpkMember",
-           "TkpkDocument", "Program", "Household", "HouseholdMember", "Enrolment", "PriorityZone",
+           "TkpkDocument", "Program", "Household", "HouseholdMember", "Enrolment", "TargetingSnapshot", "HouseholdSnapshot", "PriorityZone",
            "PovertyIndicator", "SinergiUser", "AuditLog", "ImportJob", "ExportLog", "UpdateRequest",
            "UpdateRequestStep", "UpdateEvidence", "Complaint", "Lp2kdNote",
            "LoginFailure", "LoginLock", "RevokedToken"]

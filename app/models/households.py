@@ -1,4 +1,4 @@
-"""Households of the unified targeting database (BDT), their members, and program enrolments.
+"""Households of the unified targeting data (BDT 2015, DTSEN), their members, and program enrolments.
 
 No KK and NIK are text (leading zeros, no Excel rounding), checked for 16 digits by the
 database; the NIK's date part is checked by app/services/validation.py.
@@ -51,7 +51,8 @@ class Household(Model):
     __table_args__ = (
         CheckConstraint("no_kk ~ '^[0-9]{16}$'", name="no_kk_format"),
         CheckConstraint("head_nik ~ '^[0-9]{16}$'", name="head_nik_format"),
-        CheckConstraint("desil BETWEEN 1 AND 4", name="desil_valid"),
+        # 1-10 for any source; the snapshot row holds the source's own range (app/models/snapshots.py).
+        CheckConstraint("desil BETWEEN 1 AND 10", name="desil_valid"),
         CheckConstraint("member_count >= 1", name="member_count_valid"),
         CheckConstraint(_in("location_status", LOCATION_STATUSES), name="location_status_valid"),
     )
@@ -73,6 +74,9 @@ class Household(Model):
                              index=True)
     source = Column(String(50), default="BDT")
     source_date = Column(Date)
+    # The latest snapshot listing the household: its desil, village and point are the ones above.
+    snapshot_id = Column(Integer, ForeignKey("targeting_snapshot.id"), index=True)
+    snapshot = relationship("TargetingSnapshot", foreign_keys=[snapshot_id])
     members = relationship("HouseholdMember", back_populates="household", cascade="all, delete-orphan")
 
     def __repr__(self) -> str:

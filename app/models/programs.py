@@ -28,7 +28,12 @@ class Program(Model):
         CheckConstraint(_in("level", LEVELS), name="level_valid"),
         CheckConstraint(_in("status", PROGRAM_STATUSES), name="status_valid"),
         CheckConstraint("budget >= 0 AND realised_budget >= 0", name="money_not_negative"),
-        CheckConstraint("target_desil BETWEEN 1 AND 4", name="target_desil_valid"),
+        # The desil range a program targets, read in its source's desils (PKH: DTSEN 1-4,
+        # Sembako and PBI-JK: DTSEN 1-5); no source = BDT 2015 (1-4), the seed's programs.
+        CheckConstraint("target_desil_min BETWEEN 1 AND target_desil AND target_desil <= "
+                        "CASE WHEN target_source = 'DTSEN' THEN 10 ELSE 4 END", name="target_desil_valid"),
+        CheckConstraint("target_source IS NULL OR target_source IN ('BDT 2015', 'DTSEN')",
+                        name="target_source_valid"),
         CheckConstraint("fiscal_year BETWEEN 2000 AND 2100", name="fiscal_year_valid"),
         # Lets enrolment reference (program, year) so the database refuses another year.
         UniqueConstraint("id", "fiscal_year", name="uq_program_id_fiscal_year"),
@@ -45,7 +50,9 @@ class Program(Model):
     budget = Column(MONEY, nullable=False, default=0)
     realised_budget = Column(MONEY, nullable=False, default=0)
     target_households = Column(Integer)
-    target_desil = Column(Integer, nullable=False, default=1)
+    target_desil = Column(Integer, nullable=False, default=1)  # the highest desil targeted
+    target_desil_min = Column(Integer, nullable=False, default=1, server_default="1")
+    target_source = Column(String(10))
     status = Column(String(12), nullable=False, default="perencanaan")
     regencies = relationship("Regency", secondary=program_regency)
 
