@@ -634,7 +634,7 @@ class Seeder:
                                                      "year": year, "period": period},
                                  {"poverty_rate": Decimal(rate), "poor_people": poor,
                                   "target_rate": Decimal(target), "source": source})
-                self.created["poverty_indicator"] += new
+                self.created["poverty_indicator", "targeting_snapshot", "household_snapshot"] += new
         for rcode, (rate, poor, target) in REGENCY_INDICATORS_2016.items():
             if rcode not in self.regencies:
                 continue
@@ -642,7 +642,7 @@ class Seeder:
                                                  "year": 2016, "period": "maret"},
                              {"poverty_rate": Decimal(rate), "poor_people": poor, "target_rate": Decimal(target),
                               "source": "BPS Maret 2016"})
-            self.created["poverty_indicator"] += new
+            self.created["poverty_indicator", "targeting_snapshot", "household_snapshot"] += new
 
     # 3. programs ----------------------------------------------------------------------------
     def programs(self, plan: Plan) -> list[ProgramSpec]:
@@ -833,7 +833,7 @@ class Seeder:
     def counts(self) -> dict[str, int]:
         tables = ["agency", "tkpk_institution", "tkpk_member", "tkpk_document", "program", "program_regency",
                   "household", "household_member", "enrolment", "priority_zone", "zone_source_village",
-                  "poverty_indicator"]
+                  "poverty_indicator", "targeting_snapshot", "household_snapshot"]
         sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)
         return dict(self.conn.execute(text(sql)).all())
 
@@ -871,6 +871,10 @@ def seed_demo_domain(conn: Connection, echo: Callable[[str], None] = print) -> S
     seeder.programs(plan)
     if villages:
         seeder.households(plan)
+        from seeds.demo_snapshots import seed_snapshots
+        for label, rows in seed_snapshots(conn).items():
+            seeder.created["household_snapshot"] += rows
+            notes.append(f"snapshot {label}: {rows} rumah tangga")
         seeder.zones()
     elif seeder.regencies:
         notes.append("belum ada desa/kelurahan: rumah tangga, kepesertaan dan zona dilewati")
