@@ -214,13 +214,22 @@ def gis_locate():
               show_default=True)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False),
               help="Folder for the report CSV (default: next to the file).")
-def households_import(path, dry_run, regency_code, kind, report_dir):
+@click.option("--source", type=click.Choice(["BDT 2015", "DTSEN"]), default="BDT 2015", show_default=True,
+              help="Households: the targeting data the file comes from.")
+@click.option("--period", help="Households from DTSEN: the quarter of the extract, e.g. 2025-Q4.")
+@click.option("--confirm-older", is_flag=True,
+              help="Load a period older than the latest of its source, as history.")
+def households_import(path, dry_run, regency_code, kind, report_dir, source, period, confirm_older):
     """Check a CSV/XLSX file and import it all-or-nothing (one transaction); see
     app/services/household_import/. Exit status 1 when a row was rejected."""
     from app.models.areas import Regency
     from app.security.scope import Scope
-    from app.services.household_import import EVERYTHING, ImportFailed, run_import
+    from app.services.household_import import EVERYTHING, ImportFailed, run_import, snapshot_target
 
+    try:
+        target = snapshot_target(source, period, confirm_older) if kind == "households" else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
     scope = EVERYTHING
     if regency_code:
         regency_id = db.session.execute(db.select(Regency.id).where(Regency.code == regency_code)).scalar()
@@ -247,7 +256,7 @@ def households_import(path, dry_run, regency_code, kind, report_dir):
 
     try:
         result = run_import(db.engine, path, kind=kind, dry_run=dry_run, scope=scope, report_dir=report_dir,
-                            progress=progress)
+                            progress=progress, target=target)
     except ImportFailed as exc:
         raise click.ClickException(str(exc))
     finally:

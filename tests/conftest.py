@@ -213,3 +213,11 @@ def remove_import_uploads(app):
     for path in (set(folder.rglob("*")) if folder.exists() else set()) - before:
         if path.is_file():
             path.unlink()
+
+
+def session_client(app, username: str):
+    """A test client logged in as ``username`` (demo password) through the login form."""
+    client = app.test_client()
+    r = client.post("/login/", data={"username": username, "password": DEMO_PASSWORD})
+    assert r.status_code == 302 and "/login" not in r.headers.get("Location", ""), f"login {username} failed"
+    return client

@@ -35,6 +35,10 @@ class ImportJob(Model):
     summary = Column(JSONB)  # inserted / updated / unchanged / rejected, encoding, separator ...
     report_path = Column(String(500))  # the validation report (CSV)
     error = Column(Text)
+    # Households: the snapshot the file is loaded into (app/models/snapshots.py).
+    snapshot_source = Column(String(10))
+    snapshot_period = Column(String(7))
+    confirm_older = Column(Boolean, nullable=False, default=False, server_default="false")
 
     def __repr__(self) -> str:
         return f"{self.kind} {self.filename} ({self.status})"

@@ -33,7 +33,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from app.security.scope import Scope
-from app.services.household_import import EVERYTHING, ImportFailed, import_folder, run_import
+from app.services.household_import import EVERYTHING, ImportFailed, SnapshotTarget, import_folder, run_import
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,17 @@ _LOCK_HELD = f"""EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' 
 # --- the ImportJob row ----------------------------------------------------------------------------
 
 def create_job(engine: Engine, *, kind: str, dry_run: bool, user_id: Optional[int], username: Optional[str],
-               regency_id: Optional[int], filename: str, stored_path: str) -> int:
+               regency_id: Optional[int], filename: str, stored_path: str,
+               target: Optional[SnapshotTarget] = None) -> int:
     from app.models.jobs import ImportJob
 
     table = ImportJob.__table__
+    snapshot = {} if target is None else {"snapshot_source": target.source, "snapshot_period": target.period,
+                                          "confirm_older": target.confirm_older}
     with engine.begin() as conn:
         return conn.execute(table.insert().values(
             kind=kind, dry_run=dry_run, status="queued", user_id=user_id, username=username, regency_id=regency_id,
-            filename=filename[:255], stored_path=stored_path, progress=0).returning(table.c.id)).scalar_one()
+            filename=filename[:255], stored_path=stored_path, progress=0, **snapshot).returning(table.c.id)).scalar_one()
 
 
 def _update_job(engine: Engine, job_id: int, **values) -> None:
@@ -176,7 +179,9 @@ def run_job(app, job_id: int) -> None:
                 result = run_import(engine, job.stored_path, kind=job.kind, dry_run=job.dry_run,
                                     scope=job_scope(job), filename=job.filename,
                                     report_dir=import_folder(app) / "reports",
-                                    actor=(job.user_id, job.username), progress=progress)
+                                    actor=(job.user_id, job.username), progress=progress,
+                                    target=SnapshotTarget(job.snapshot_source, job.snapshot_period, job.confirm_older)
+                                    if job.snapshot_source else None)
             except ImportFailed as exc:
                 _update_job(engine, job_id, status="failed", error=str(exc)[:2000])
                 return

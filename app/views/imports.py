@@ -57,6 +57,13 @@ def _job_ok(job: ImportJob) -> bool:
     return job.status == "done" and not summary.get("fatal") and summary.get("problems", 1) == 0
 
 
+def _latest_snapshots() -> list:
+    """The snapshots loaded so far, newest first (the upload form says which is the latest)."""
+    from app.models.snapshots import TargetingSnapshot
+
+    return db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc())).scalars().all()
+
+
 class ImportView(BaseView):
     route_base = "/imports"
     default_view = "index"
@@ -81,7 +88,8 @@ class ImportView(BaseView):
             "imports/index.html", jobs=jobs, kinds=engine_mod.KINDS, kind_labels=KIND_LABELS,
             status_labels=STATUS_LABELS, max_mb=_max_upload_mb(),
             max_bytes=current_app.config.get("MAX_CONTENT_LENGTH") or 0, error=error,
-            region=self._region_name(scope), examples=EXAMPLES)
+            region=self._region_name(scope), examples=EXAMPLES, aliases=engine_mod.HEADER_ALIASES,
+            snapshots=_latest_snapshots())
         return body, status
 
     def _region_name(self, scope) -> str | None:
@@ -118,6 +126,14 @@ class ImportView(BaseView):
         upload = request.files.get("file")
         if kind not in engine_mod.KINDS:
             return self._index(400, "Jenis data tidak dikenal.")
+        target = None
+        if kind == "households":
+            try:
+                target = engine_mod.snapshot_target(request.form.get("snapshot_source"),
+                                                    request.form.get("snapshot_period"),
+                                                    request.form.get("confirm_older") == "y")
+            except ValueError as exc:
+                return self._index(400, f"Sumber dan periode data: {exc}.")
         if upload is None or not upload.filename:
             return self._index(400, "Pilih berkas CSV atau XLSX lebih dulu.")
         suffix = Path(upload.filename).suffix.lower()
@@ -131,7 +147,7 @@ class ImportView(BaseView):
         job_id = import_jobs.create_job(
             db.engine, kind=kind, dry_run=True, user_id=user.id, username=user.username,
             regency_id=scope.regency_id if scope.kind == "regency" else None,
-            filename=Path(upload.filename).name, stored_path=str(stored))
+            filename=Path(upload.filename).name, stored_path=str(stored), target=target)
         import_jobs.enqueue_or_fail(current_app._get_current_object(), job_id)
         return redirect(url_for(".job", job_id=job_id))
 
@@ -202,7 +218,9 @@ class ImportView(BaseView):
         commit_id = import_jobs.create_job(
             db.engine, kind=job.kind, dry_run=False, user_id=user.id, username=user.username,
             regency_id=scope.regency_id if scope.kind == "regency" else None, filename=job.filename,
-            stored_path=job.stored_path)
+            stored_path=job.stored_path,
+            target=engine_mod.SnapshotTarget(job.snapshot_source, job.snapshot_period, job.confirm_older)
+            if job.snapshot_source else None)
         import_jobs.enqueue_or_fail(current_app._get_current_object(), commit_id)
         return redirect(url_for(".job", job_id=commit_id))
 

@@ -74,6 +74,8 @@ CREATE TABLE household_snapshot (
                "CASE WHEN target_source = 'DTSEN' THEN 10 ELSE 4 END)")
     op.execute("ALTER TABLE program ADD CONSTRAINT ck_program_target_source_valid CHECK ("
                "target_source IS NULL OR target_source IN ('BDT 2015', 'DTSEN'))")
+    op.execute("ALTER TABLE import_job ADD COLUMN snapshot_source varchar(10), ADD COLUMN snapshot_period varchar(7), "
+               "ADD COLUMN confirm_older boolean NOT NULL DEFAULT false")
     # Today's data is BDT 2015: one snapshot holding every household as it is.
     op.execute("""
 WITH bdt AS (
@@ -94,6 +96,8 @@ UPDATE household h SET snapshot_id = bdt.id FROM bdt, copied WHERE copied.househ
 
 
 def downgrade():
+    op.execute("ALTER TABLE import_job DROP COLUMN snapshot_source, DROP COLUMN snapshot_period, "
+               "DROP COLUMN confirm_older")
     op.execute("ALTER TABLE program DROP CONSTRAINT ck_program_target_source_valid")
     op.execute("ALTER TABLE program DROP CONSTRAINT ck_program_target_desil_valid")
     op.execute("ALTER TABLE program DROP COLUMN target_source")

@@ -60,16 +60,16 @@ from sqlalchemy.engine import Engine
 
 from app.security.scope import Scope
 from app.services.household_import import check, read, write
-from app.services.household_import.base import (EVERYTHING, KINDS, PREVIEW_ROWS, ImportFailed, ImportResult, Kind,
-                                                Progress, Run)
+from app.services.household_import.base import (EVERYTHING, HEADER_ALIASES, KINDS, PREVIEW_ROWS, ImportFailed,
+                                                ImportResult, Kind, Progress, Run, SnapshotTarget, snapshot_target)
 from app.services.household_import.check import _id_reason  # noqa: F401 (tests)
 from app.services.household_import.files import import_folder, remove_old_files
 from app.services.household_import.read import _FileProblem, _header_name, open_table
 from app.services.household_import.report import _write_report, report_xlsx
 from app.services.household_import.write import _record_audit
 
-__all__ = ["EVERYTHING", "KINDS", "ImportFailed", "ImportResult", "Kind", "import_folder", "open_table",
-           "remove_old_files", "report_xlsx", "run_import"]
+__all__ = ["EVERYTHING", "HEADER_ALIASES", "KINDS", "ImportFailed", "ImportResult", "Kind", "SnapshotTarget", "import_folder",
+           "open_table", "remove_old_files", "report_xlsx", "run_import", "snapshot_target"]
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,13 @@ def _no_progress(phase: str, done: int, total: Optional[int]) -> None:
 def run_import(engine: Engine, path, *, kind: str = "households", dry_run: bool = True,
                scope: Scope = EVERYTHING, filename: Optional[str] = None, report_dir=None,
                actor: tuple[Optional[int], Optional[str]] = (None, None),
-               progress: Progress = _no_progress) -> ImportResult:
+               progress: Progress = _no_progress, target: Optional[SnapshotTarget] = None) -> ImportResult:
     """Check ``path`` and, unless ``dry_run``, write it — all-or-nothing, in one transaction.
 
     ``scope``: whose import it is (an operator's regency: rows elsewhere are rejected).
     ``report_dir``: where the report CSV goes (default: next to the file). ``actor``: the
-    (user id, username) named in the audit row. Returns the result; raises ImportFailed when
+    (user id, username) named in the audit row. ``target``: for households, the snapshot
+    (source, period) the file is loaded into; default BDT 2015, the format Sinergi began with. Returns the result; raises ImportFailed when
     the database refused (nothing written)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
@@ -115,14 +116,21 @@ def run_import(engine: Engine, path, *, kind: str = "households", dry_run: bool 
             conn.execute(text("SET LOCAL work_mem = '256MB'"))
             conn.execute(text("SET LOCAL jit = off"))
             run = Run(conn, spec, scope, result, progress)
+            if kind == "households":
+                run.target = target or SnapshotTarget()
+                result.snapshot = run.target.label
             read.create_tables(run)
+            if kind == "households":
+                read.add_problems(run, check.period_problems(run))
+                run.snapshot_id = write.ensure_snapshot(run, actor[0])
             separator = ";"
             try:
                 with open_table(path) as source:
                     result.format, result.encoding = source.format, source.encoding
                     result.separator, result.notes = source.separator, list(source.notes)
                     separator = source.separator or ";"
-                    positions, header_problems, result.fatal = read.map_header(run, source.header)
+                    positions, header_problems, fatal = read.map_header(run, source.header)
+                    result.fatal = result.fatal or fatal
                     read.add_problems(run, header_problems)
                     if not result.fatal:
                         # CSV: every row has the header's number of fields; XLSX: no data right of the header

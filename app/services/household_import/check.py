@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.models.areas import Regency, Village
 from app.models.households import ENROLMENT_STATUSES, RELATIONSHIPS, Household
 from app.models.programs import Program
+from app.models.snapshots import BDT
 from app.security.scope import Scope, choosable_areas, predicate
 from app.services.household_import.base import NUMBER, PROVINCE_CODE, Run, _q, _sql
 
@@ -102,6 +103,28 @@ def scope_name(run: Run) -> str:
         return name or "Anda"
     return "Anda"
 
+def period_problems(run: Run) -> list[tuple]:
+    """A period older than the latest of its source, unless the user confirmed it: the file
+    is then history, and history is never reordered silently. Fatal (nothing is read)."""
+    t = run.target
+    latest = run.sql("SELECT max(period_start), (array_agg(period ORDER BY period_start DESC))[1] "
+                     "FROM targeting_snapshot WHERE source = :s", {"s": t.source}).one()
+    if latest[0] is None or t.period_start >= latest[0] or t.confirm_older:
+        return []
+    run.result.fatal = True
+    return [(0, 0, "(periode)", t.period,
+             f"periode {t.period} lebih lama dari periode {t.source} terakhir yang sudah dimuat ({latest[1]}); "
+             "centang 'muat sebagai riwayat' bila memang data lama — rumah tangga yang ada di periode lebih baru "
+             "tetap memakai data terbaru")]
+
+
+def _named_source(column: str) -> str:
+    """The source a ``sumber`` cell names (BDT 2015 / DTSEN), NULL for any other text."""
+    squeezed = f"upper(regexp_replace({column}, '[^A-Za-z0-9]', '', 'g'))"
+    return (f"CASE WHEN {squeezed} LIKE 'DTSEN%' THEN 'DTSEN' "
+            f"WHEN {squeezed} LIKE 'BDT%' THEN 'BDT 2015' END")
+
+
 def check_households(run: Run) -> None:
     areas(run)
     region = scope_name(run)
@@ -111,6 +134,13 @@ def check_households(run: Run) -> None:
     # village — the declared one when it holds the point (that rule wins anyway, and a run of
     # points against one polygon is what PostGIS caches), else the lowest id whose polygon
     # holds it (idx_village_geom). Same rule as the trigger household_locate.
+    t = run.target
+    # A file without coordinate columns (a DTSEN extract often has none) keeps the points
+    # already known; a file with them sets them, an empty cell clearing the point.
+    point = ("CASE WHEN p.lat BETWEEN -90 AND 90 AND p.lon BETWEEN -180 AND 180 "
+             "THEN ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) END"
+             if {"lintang", "bujur"} & set(run.present) else "p.existing_location")
+    source_final = ("COALESCE(s.sumber, h.source, 'BDT')" if t.source == BDT else _q(t.source))
     run.sql(f"""
         CREATE TEMP TABLE import_row ON COMMIT DROP AS
         WITH s AS MATERIALIZED (
@@ -119,7 +149,7 @@ def check_households(run: Run) -> None:
                    NULLIF({_clean('rt')}, '-') AS rt, NULLIF({_clean('rw')}, '-') AS rw,
                    {_clean('kode_desa')} AS kode_desa, {_clean('desil')} AS desil,
                    {_clean('jumlah_anggota')} AS jumlah_anggota, {_clean('lintang')} AS lintang,
-                   {_clean('bujur')} AS bujur, {_clean('sumber')} AS sumber
+                   {_clean('bujur')} AS bujur, {_clean('sumber')} AS sumber, {_clean('periode')} AS periode
               FROM import_staging),
         dup AS MATERIALIZED (
             SELECT no_kk, min(rn) AS first_rn FROM s WHERE no_kk IS NOT NULL GROUP BY no_kk HAVING count(*) > 1),
@@ -132,8 +162,8 @@ def check_households(run: Run) -> None:
                    CASE WHEN s.rw ~ '^[0-9]{{1,3}}$' THEN lpad(s.rw, 3, '0') ELSE s.rw END AS rw3,
                    v.id AS village_id, v.allowed AS village_allowed,
                    h.id AS existing_id, CASE WHEN h.id IS NOT NULL THEN {writable} END AS existing_writable,
-                   COALESCE(s.sumber, h.source, 'BDT') AS source_final,
-                   COALESCE(dup.first_rn, s.rn) AS kk_first
+                   {source_final} AS source_final,
+                   COALESCE(dup.first_rn, s.rn) AS kk_first, h.location AS existing_location
               FROM s
               LEFT JOIN import_village v
                      ON v.code = regexp_replace(s.kode_desa, '^([0-9]{{2}})([0-9]{{2}})([0-9]{{2}})([0-9]{{4}})$',
@@ -141,8 +171,7 @@ def check_households(run: Run) -> None:
               LEFT JOIN household h ON h.no_kk = s.no_kk
               LEFT JOIN dup ON dup.no_kk = s.no_kk),
         q AS MATERIALIZED (
-            SELECT p.*, CASE WHEN p.lat BETWEEN -90 AND 90 AND p.lon BETWEEN -180 AND 180
-                             THEN ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) END AS pt
+            SELECT p.*, {point} AS pt
               FROM p ORDER BY p.village_id),
         l AS MATERIALIZED (
             SELECT q.*, CASE WHEN q.pt IS NULL THEN NULL
@@ -152,7 +181,8 @@ def check_households(run: Run) -> None:
               FROM q LEFT JOIN village dv ON dv.id = q.village_id)
         SELECT l.*, COALESCE(iv.in_province, false) AS located_in_province,
                CASE WHEN l.pt IS NULL THEN 'tanpa_titik' WHEN l.located_village_id IS NULL THEN 'di_luar_wilayah'
-                    WHEN l.located_village_id = l.village_id THEN 'cocok' ELSE 'beda_desa' END AS location_status
+                    WHEN l.located_village_id = l.village_id THEN 'cocok' ELSE 'beda_desa' END AS location_status,
+               {int(run.snapshot_id or 0) or 'NULL::int'} AS target_snapshot_id
           FROM l LEFT JOIN import_village iv ON iv.id = l.located_village_id""")
     province = f"(SELECT geom FROM province WHERE code = {_q(PROVINCE_CODE)})"
     where = "'(lintang ' || lintang || ', bujur ' || bujur || ')'"
@@ -173,9 +203,9 @@ def check_households(run: Run) -> None:
             WHEN r.kode_desa !~ '^([0-9]{{2}}\\.[0-9]{{2}}\\.[0-9]{{2}}\\.[0-9]{{4}}|[0-9]{{10}})$'
                  THEN 'format kode desa salah (contoh 18.07.01.2001)'
             ELSE 'kode desa tidak dikenal' END"""),
-        (8, "desil", "r.desil", """CASE WHEN r.desil IS NULL THEN 'wajib diisi'
-            WHEN r.desil_n IS NULL OR r.desil_n NOT BETWEEN 1 AND 4
-            THEN 'harus bilangan bulat 1 sampai 4 (tertulis ' || r.desil || ')' END"""),
+        (8, "desil", "r.desil", f"""CASE WHEN r.desil IS NULL THEN 'wajib diisi'
+            WHEN r.desil_n IS NULL OR r.desil_n NOT BETWEEN 1 AND {t.desil_max}
+            THEN {_q(f'harus bilangan bulat 1 sampai {t.desil_max} untuk {t.source} (tertulis ')} || r.desil || ')' END"""),
         (9, "jumlah_anggota", "r.jumlah_anggota", """CASE WHEN r.jumlah_anggota IS NULL THEN 'wajib diisi'
             WHEN r.anggota_n IS NULL OR r.anggota_n NOT BETWEEN 1 AND 99
             THEN 'harus bilangan bulat 1 sampai 99' END"""),
@@ -193,7 +223,11 @@ def check_households(run: Run) -> None:
                  THEN 'lintang dan bujur tertukar: titik di luar Lampung, di dalam Lampung bila ditukar ' || {where}
             WHEN r.pt IS NULL THEN 'bukan koordinat yang sah ' || {where}
             ELSE 'titik di luar Lampung ' || {where} END"""),
-        (13, "sumber", "r.sumber", _too_long("r.sumber", 50)),
+        (13, "sumber", "r.sumber", f"""CASE WHEN {_named_source('r.sumber')} <> {_q(t.source)}
+            THEN {_q(f'sumber data lain dari yang dipilih ({t.source}); satu berkas memuat satu sumber dan satu periode')}
+            ELSE {_too_long("r.sumber", 50)} END"""),
+        (14, "periode", "r.periode", f"""CASE WHEN upper(r.periode) <> {_q(t.period)}
+            THEN {_q(f'periode lain dari yang dipilih ({t.period}); satu berkas memuat satu periode')} END"""),
     ])
 
 

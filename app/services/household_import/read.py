@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 from sqlalchemy import text
 
-from app.services.household_import.base import READ_BLOCK, Run
+from app.services.household_import.base import HEADER_ALIASES, READ_BLOCK, Run
 
 # --- reading files ---------------------------------------------------------------------------------
 
@@ -169,6 +169,8 @@ def map_header(run: Run, header: list) -> tuple[list[tuple[int, str]], list[tupl
     or doubled column stops the import; an unknown one is reported but the rows are checked;
     the columns our own exports add (``Kind.ignored``) are read past."""
     names = [_header_name(c) for c in header]
+    if run.kind.name == "households":  # a DTSEN extract's names (base.HEADER_ALIASES)
+        names = [HEADER_ALIASES.get(n, n) for n in names]
     while names and names[-1] == "":
         names.pop()
     known, problems, seen = set(run.kind.columns), [], {}

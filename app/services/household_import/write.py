@@ -12,7 +12,13 @@ HOUSEHOLD_COLUMNS = (  # (household column, import_row expression)
     ("head_nik", "nik_kepala"), ("head_name", "nama_kepala"), ("address", "alamat"), ("rt", "rt3"),
     ("rw", "rw3"), ("village_id", "village_id"), ("desil", "desil_n::int"), ("member_count", "anggota_n::int"),
     ("location", "pt"), ("source", "source_final"), ("located_village_id", "located_village_id"),
-    ("location_status", "location_status"))
+    ("location_status", "location_status"), ("snapshot_id", "target_snapshot_id"))
+
+# A household listed by a newer snapshot keeps that snapshot's values when an older period is
+# loaded (as history, confirmed by the user): only its row in household_snapshot is written.
+def not_newer(run: Run) -> str:
+    return (f"(t.snapshot_id IS NULL OR (SELECT ts.period_start FROM targeting_snapshot ts WHERE ts.id = t.snapshot_id)"
+            f" <= DATE '{run.target.period_start.isoformat()}')")
 
 MEMBER_COLUMNS = (("name", "nama"), ("sex", "sex"), ("birth_date", "birth_date"),
                   ("relationship_to_head", "relationship"))
@@ -26,20 +32,55 @@ def predicted(run: Run, table: str, columns) -> tuple[int, int, int]:
     """(insert, update, unchanged) the upsert would do, from the same column list."""
     target = ", ".join(f"t.{c}" for c, _ in columns)
     source = ", ".join(f"r.{e}" for _, e in columns)
+    changes = f"({target}) IS DISTINCT FROM ({source})"
+    if table == "household":
+        changes += f" AND {not_newer(run)}"
     row = run.sql(f"""
         SELECT count(*) FILTER (WHERE r.existing_id IS NULL),
-               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND ({target}) IS DISTINCT FROM ({source})),
-               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND ({target}) IS NOT DISTINCT FROM ({source}))
+               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND {changes}),
+               count(*) FILTER (WHERE r.existing_id IS NOT NULL AND NOT ({changes}))
           FROM import_row r LEFT JOIN {table} t ON t.id = r.existing_id
          WHERE NOT EXISTS (SELECT 1 FROM import_problem p WHERE p.rn = r.rn)""").one()
     return tuple(int(x) for x in row)
 
 
+def ensure_snapshot(run: Run, user_id) -> int:
+    """The id of the run's snapshot, created when it is new (a dry run rolls it back)."""
+    t = run.target
+    run.sql("INSERT INTO targeting_snapshot (source, period, period_start, desil_max, loaded_by_id) "
+            "VALUES (:s, :p, :d, :m, :u) ON CONFLICT ON CONSTRAINT uq_targeting_snapshot_source_period DO NOTHING",
+            {"s": t.source, "p": t.period, "d": t.period_start, "m": t.desil_max, "u": user_id})
+    return run.sql("SELECT id FROM targeting_snapshot WHERE source = :s AND period = :p",
+                   {"s": t.source, "p": t.period}).scalar_one()
+
+
 def write_households(run: Run) -> tuple[int, int]:
     run.sql("ALTER TABLE household DISABLE TRIGGER household_locate")
-    counts = _upsert(run, "household", "no_kk", "no_kk", HOUSEHOLD_COLUMNS, "ON CONFLICT (no_kk)")
+    counts = _upsert(run, "household", "no_kk", "no_kk", HOUSEHOLD_COLUMNS, "ON CONFLICT (no_kk)",
+                     guard=not_newer(run))
     run.sql("ALTER TABLE household ENABLE TRIGGER household_locate")
+    write_snapshot_rows(run)
     return counts
+
+
+def write_snapshot_rows(run: Run) -> int:
+    """Each row as the snapshot lists it (a re-load of the same period corrects its rows): the
+    values read, the members' NIKs as they stand, and the row as the file had it."""
+    t = run.target
+    return run.sql(f"""
+        INSERT INTO household_snapshot AS s (snapshot_id, household_id, desil_max, desil, village_id, address, rt,
+                                             rw, location, member_count, member_niks, source_row)
+        SELECT r.target_snapshot_id, h.id, {t.desil_max}, r.desil_n::int, r.village_id, r.alamat, r.rt3, r.rw3, r.pt,
+               r.anggota_n::int,
+               COALESCE((SELECT array_agg(m.nik ORDER BY m.nik) FROM household_member m WHERE m.household_id = h.id),
+                        '{{}}'),
+               to_jsonb(st) - 'rn' - 'n_fields'
+          FROM import_row r JOIN household h ON h.no_kk = r.no_kk JOIN import_staging st ON st.rn = r.rn
+        ON CONFLICT (snapshot_id, household_id) DO UPDATE
+           SET desil = EXCLUDED.desil, village_id = EXCLUDED.village_id, address = EXCLUDED.address,
+               rt = EXCLUDED.rt, rw = EXCLUDED.rw, location = EXCLUDED.location,
+               member_count = EXCLUDED.member_count, member_niks = EXCLUDED.member_niks,
+               source_row = EXCLUDED.source_row""").rowcount
 
 
 def write_members(run: Run) -> tuple[int, int]:
@@ -55,14 +96,16 @@ def write_enrolments(run: Run) -> tuple[int, int]:
 WRITERS = {"households": write_households, "members": write_members, "enrolments": write_enrolments}
 
 
-def _upsert(run: Run, table: str, key_cols: str, key_exprs: str, columns, conflict: str) -> tuple[int, int]:
+def _upsert(run: Run, table: str, key_cols: str, key_exprs: str, columns, conflict: str,
+            guard: str = "true") -> tuple[int, int]:
     """One INSERT ... ON CONFLICT DO UPDATE, only where something differs; (inserted, updated).
 
     It also fills ``import_audit`` with what the audit trail records per changed row, as the
     ORM event would (app/services/audit.py): a create with the whole new row, an update with
     the changed columns before and after. The before-images are copied first (only of the
     rows that will change: the table is locked since the checks, so they cannot go stale);
-    the after-images come from RETURNING. ``_record_audit`` chains them into audit_log."""
+    the after-images come from RETURNING. ``_record_audit`` chains them into audit_log.
+    ``guard``: a further condition on the existing row ``t`` for an update to happen."""
     from app.services import audit
 
     target = Household.metadata.tables[table]
@@ -77,7 +120,7 @@ def _upsert(run: Run, table: str, key_cols: str, key_exprs: str, columns, confli
     run.sql(f"""
         CREATE TEMP TABLE import_before ON COMMIT DROP AS
         SELECT t.id, {old} FROM import_row r JOIN {table} t ON t.id = r.existing_id
-         WHERE {changes} AND ({old}) IS DISTINCT FROM ({source})""")
+         WHERE {changes} AND ({old}) IS DISTINCT FROM ({source}) AND {guard}""")
     run.sql("ANALYZE import_before")
     run.sql("CREATE TEMP TABLE import_audit (entity_id bigint, action text, before text, after text) "
              "ON COMMIT DROP")
@@ -88,7 +131,7 @@ def _upsert(run: Run, table: str, key_cols: str, key_exprs: str, columns, confli
             INSERT INTO {table} AS t ({key_cols}, {names})
             SELECT {key_exprs}, {exprs} FROM import_row
             {conflict} DO UPDATE SET {sets}
-             WHERE ({old}) IS DISTINCT FROM ({new})
+             WHERE ({old}) IS DISTINCT FROM ({new}) AND {guard}
             RETURNING t.*, (xmax = 0) AS inserted)
         INSERT INTO import_audit (entity_id, action, before, after)
         SELECT up.id, CASE WHEN up.inserted THEN 'create' ELSE 'update' END,
