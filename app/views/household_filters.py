@@ -14,6 +14,8 @@ The filters sit on pseudo-columns of the household list (not model columns):
 - ``zone``: inside a priority zone of the year, by gis.queries' zone rule (``in_zone_clause``);
 - ``number``: "Cari No KK / NIK", the exact 16-digit number of the household, its head or any
   member (masked users may search too: what they see stays masked);
+- ``snapshot``: the households a targeting snapshot lists (BDT 2015, DTSEN 2025-Q4 ...); the
+  desil filters then read that snapshot's desil instead of the latest (app/models/snapshots.py);
 
 and on ``desil``: "from" (>=) and "to" (<=), next to FAB's own integer filters.
 
@@ -40,6 +42,7 @@ from wtforms import StringField
 from app.extensions import db
 from app.models.areas import Village
 from app.models.households import Enrolment, Household, HouseholdMember
+from app.models.snapshots import HouseholdSnapshot, TargetingSnapshot
 from app.models.zones import PriorityZone
 from app.security.scope import current_scope, in_scope
 from gis import queries
@@ -249,7 +252,7 @@ class DesilFromFilter(BaseFilter):
 
     def apply(self, query, value):
         desil, refused = _desil(query, value, gettext("from"))
-        return refused if desil is None else query.filter(Household.desil >= desil)
+        return refused if desil is None else query.filter(desil_clause(lambda column: column >= desil))
 
 
 class DesilToFilter(BaseFilter):
@@ -257,7 +260,47 @@ class DesilToFilter(BaseFilter):
 
     def apply(self, query, value):
         desil, refused = _desil(query, value, gettext("up to"))
-        return refused if desil is None else query.filter(Household.desil <= desil)
+        return refused if desil is None else query.filter(desil_clause(lambda column: column <= desil))
+
+
+# --- the snapshot ----------------------------------------------------------------------------------
+
+_SNAPSHOT_ARG = re.compile(r"_flt_\d+_snapshot")
+
+
+def filter_snapshot() -> Optional[int]:
+    """The snapshot chosen in the request (``_flt_<n>_snapshot``), None for "the latest"."""
+    if has_request_context():
+        for key, value in request.args.items(multi=True):
+            if _SNAPSHOT_ARG.fullmatch(key) and value.strip().isdigit():
+                return int(value.strip())
+    return None
+
+
+def desil_clause(compare):
+    """``compare`` applied to the listed household's desil: the latest (household.desil), or the
+    chosen snapshot's (an index lookup on household_snapshot's primary key)."""
+    snapshot_id = filter_snapshot()
+    if snapshot_id is None:
+        return compare(Household.desil)
+    return (select(HouseholdSnapshot.household_id)
+            .where(HouseholdSnapshot.snapshot_id == snapshot_id, HouseholdSnapshot.household_id == Household.id,
+                   compare(HouseholdSnapshot.desil)).exists())
+
+
+class SnapshotFilter(BaseFilter):
+    name = _("is listed by")
+
+    def apply(self, query, value):
+        text = _single(value)
+        if not text:
+            return query
+        known = text.isdigit() and db.session.get(TargetingSnapshot, int(text)) is not None
+        if not known:
+            return _refuse(query, gettext("Data source: no such snapshot (%(value)s).", value=text[:20]))
+        return query.filter(select(HouseholdSnapshot.household_id)
+                            .where(HouseholdSnapshot.snapshot_id == int(text),
+                                   HouseholdSnapshot.household_id == Household.id).exists())
 
 
 # --- the view side -------------------------------------------------------------------------------
@@ -269,6 +312,7 @@ TARGETING_FILTERS = {
     "program": [ProgramReceivedFilter, ProgramNotReceivedFilter],
     "zone": [InZoneFilter],
     "number": [NumberFilter],
+    "snapshot": [SnapshotFilter],
 }
 
 TARGETING_LABELS = {
@@ -277,6 +321,7 @@ TARGETING_LABELS = {
     "program": _("Program"),
     "zone": _("In a priority zone"),
     "number": _("Search No KK / NIK"),
+    "snapshot": _("Data source"),
 }
 
 
@@ -305,6 +350,7 @@ class TargetingFiltersMixin:
                                 render_kw={"placeholder": _("yes")}),
             "number": StringField(TARGETING_LABELS["number"], widget=BS3TextFieldWidget(),
                                   render_kw={"placeholder": _("16 digits")}),
+            "snapshot": StringField(TARGETING_LABELS["snapshot"], widget=BS3TextFieldWidget()),
         }
         self.search_form_extra_fields = {**extra, **(self.search_form_extra_fields or {})}
 
@@ -379,6 +425,7 @@ def targeting_panel(view) -> Markup:
         "number": view.filter_arg("number", NumberFilter),
         "received": view.filter_arg("program", ProgramReceivedFilter),
         "not_received": view.filter_arg("program", ProgramNotReceivedFilter),
+        "snapshot": view.filter_arg("snapshot", SnapshotFilter),
     }
     values = {key: request.args.get(arg, "") for key, arg in names.items()}
     # Filters set in FAB's filter form (program received, head's name...) are kept on submit.
@@ -405,4 +452,6 @@ def targeting_panel(view) -> Markup:
         chosen_village=chosen, village_source=VILLAGES, kept=kept, programs=programs,
         village_choices_url=url_for(f"{view.__class__.__name__}.filter_choices", column="village"),
         program_counts=PROGRAM_COUNTS, desils=DESIL_VALUES,
+        snapshots=db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc()))
+        .scalars().all(),
         reset_url=url_for(f"{view.__class__.__name__}.list")))

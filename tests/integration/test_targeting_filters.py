@@ -276,3 +276,35 @@ def test_panel_carries_the_list_filters_and_shows_what_is_chosen(clients, view, 
     assert re.search(rf'<option value="{village}" selected>', panel)
     assert re.search(r'<option value="1" selected>', panel[panel.index("targeting-programs"):])
     assert re.search(rf'<option value="{program_id}" selected>', panel[panel.index("targeting-not-received"):])
+
+
+# --- the data source (targeting snapshot) --------------------------------------------------------
+
+def test_the_snapshot_filter_lists_its_households_with_its_desil(engine, clients, view, village):
+    """"Sumber data": the households a snapshot lists, and the desil filters then read that
+    snapshot's desil — for bappeda and op1807, on the list page and in its export."""
+    snapshots = dict(rows(engine, "SELECT period, id FROM targeting_snapshot"))
+    q3, q4, bdt = snapshots["2025-Q3"], snapshots["2025-Q4"], snapshots["2015"]
+    listed_by = {sid: {r[0]: r[1] for r in rows(engine, """
+        SELECT h.no_kk, s.desil FROM household_snapshot s JOIN household h ON h.id = s.household_id
+         WHERE s.snapshot_id = :s AND h.village_id = :v""", s=sid, v=village)} for sid in (bdt, q3, q4)}
+    latest = {r[0]: r[1] for r in rows(engine, "SELECT no_kk, desil FROM household WHERE village_id = :v", v=village)}
+    assert set(listed_by[q4]) != set(listed_by[bdt])  # the demo's DTSEN quarter left some households out
+    base = f"/householdview/list/?{village_arg(view)}={village}"
+    for user in ("bappeda", "op1807"):
+        for sid in (bdt, q3, q4):
+            url = f"{base}&{arg(view, 'snapshot', 'SnapshotFilter')}={sid}"
+            assert listed(clients[user], url) == (len(listed_by[sid]), set(listed_by[sid]))
+            up_to_2 = {kk for kk, d in listed_by[sid].items() if d <= 2}
+            assert listed(clients[user], f"{url}&{arg(view, 'desil', 'DesilToFilter')}=2") == (len(up_to_2), up_to_2)
+        # Without a snapshot the desil is each household's latest.
+        latest_2 = {kk for kk, d in latest.items() if d <= 2}
+        assert listed(clients[user], f"{base}&{arg(view, 'desil', 'DesilToFilter')}=2") == (len(latest_2), latest_2)
+
+
+def test_an_unknown_snapshot_is_said_and_shows_nothing(clients, view):
+    page = clients["bappeda"].get(f"/householdview/list/?{arg(view, 'snapshot', 'SnapshotFilter')}=999999")
+    assert page.status_code == 200
+    html = unescape(page.get_data(as_text=True))
+    assert "Sumber data: snapshot tidak dikenal (999999)." in html
+    assert not RECORD_COUNT.search(html) or RECORD_COUNT.search(html).group(1) == "0"
