@@ -49,6 +49,12 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     from app.errors import install as install_error_handling  # 400 on bad input, 503 when the DB is down, /health
 
     install_error_handling(app)
+
+    from gis import queries
+
+    # A request reads each household's latest targeting data unless it chooses a snapshot
+    # (analysis_answers.parse_filters); a thread's next request must not inherit the choice.
+    app.before_request(lambda: queries.read_snapshot(None))
     return app
 
 

@@ -24,6 +24,7 @@ from app.extensions import db
 from app.query_guard import guarded_connection
 from app.models.areas import District, Regency, Village
 from app.models.programs import Program
+from app.models.snapshots import TargetingSnapshot
 from app.security import scope as scope_mod
 from app.security.scope import Scope, current_scope, mask_number
 from app.views.household_filters import household_list_url
@@ -62,13 +63,16 @@ class Filters:
     status: Optional[str] = None  # location check: one status, or None for both mismatch statuses
     page: int = 1
     page_size: int = HTML_PAGE_SIZE
+    snapshot: Optional[int] = None  # the targeting snapshot read (None: each household's latest)
 
     def query_args(self, *names: str) -> dict:
-        """The given filters as URL arguments (None left out)."""
+        """The given filters as URL arguments (None left out); the snapshot always, when chosen:
+        every link and download of the page reads the same data."""
         values = {"year": self.year, "k": self.k, "regency_id": self.regency_id, "zone_id": self.zone_id,
                   "min_share": self.min_share or None, "village_id": self.village_id, "status": self.status,
                   "page": self.page, "page_size": self.page_size}
-        return {n: values[n] for n in names if values.get(n) is not None}
+        args = {n: values[n] for n in names if values.get(n) is not None}
+        return {**args, "snapshot": self.snapshot} if self.snapshot is not None else args
 
 
 def _int_arg(args, name: str, low: int, high: int, default=None) -> Optional[int]:
@@ -101,13 +105,19 @@ def _float_arg(args, name: str, low: float, high: float, default: float) -> floa
 
 def parse_filters(args, conn: Connection, scope: Scope, page_size: int = HTML_PAGE_SIZE) -> Filters:
     """Filters from request arguments, checked: year 2000-2100 (default: the latest year with
-    enrolments), k 1-4 (desil <= k, default 1), regency_id an existing regency the user may
-    ask for, zone_id, min_share 0-1, village_id, status, page, page_size (1-1000).
-    Raises FilterError with a message naming the argument."""
+    enrolments), k 1-10 (desil <= k, default 1), regency_id an existing regency the user may
+    ask for, zone_id, min_share 0-1, village_id, status, page, page_size (1-1000), snapshot an
+    existing targeting snapshot (its desil, village and point are then read for the rest of the
+    request: gis.queries.read_snapshot). Raises FilterError with a message naming the argument."""
+    snapshot = _int_arg(args, "snapshot", 1, 2 ** 31 - 1)
+    if snapshot is not None:
+        if conn.execute(select(TargetingSnapshot.id).where(TargetingSnapshot.id == snapshot)).first() is None:
+            raise FilterError(gettext("snapshot %(id)d: there is no such targeting data snapshot", id=snapshot))
+        queries.read_snapshot(snapshot)
     year = _int_arg(args, "year", 2000, 2100)
     if year is None:
         year = queries.default_year(conn, scope)
-    k = _int_arg(args, "k", 1, 4, 1)
+    k = _int_arg(args, "k", 1, 10, 1)
     regency_id = _int_arg(args, "regency_id", 1, 2 ** 31 - 1)
     if regency_id is not None:
         if conn.execute(select(Regency.id).where(Regency.id == regency_id)).first() is None:
@@ -128,6 +138,7 @@ def parse_filters(args, conn: Connection, scope: Scope, page_size: int = HTML_PA
         status=status,
         page=_int_arg(args, "page", 1, 10 ** 7, 1),
         page_size=_int_arg(args, "page_size", 1, MAX_PAGE_SIZE, page_size),
+        snapshot=snapshot,
     )
 
 

@@ -8,12 +8,19 @@ Python. Indexes relied on: idx_village_geom, idx_household_location, idx_priorit
 
 Counted enrolments: status usulan, ditetapkan or disalurkan (a rejected one, ditolak, does
 not reach the household).
+
+Which desil, village and point a household has: by default its latest (the household row,
+app/models/snapshots.py); inside ``with reading_snapshot(id):`` those of one targeting snapshot
+(BDT 2015, DTSEN 2025-Q4 ...), for the households that snapshot lists. The kept per-village
+measures hold the latest only, so a chosen snapshot is computed live.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Optional
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, Optional
 
 from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, literal, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -23,6 +30,7 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
 from app.models.measures import village_measure as VM, village_program_pair as VPP, zone_village_measure as ZVM
 from app.models.programs import Program
+from app.models.snapshots import HouseholdSnapshot
 from app.models.zones import PriorityZone
 from app.security.scope import Scope, household_villages, in_scope, position
 from gis import measures
@@ -68,13 +76,41 @@ def locate_households(conn: Connection, household_ids: Optional[list[int]] = Non
 
 # --- building blocks ---------------------------------------------------------------------------
 
+_SNAPSHOT: ContextVar[Optional[int]] = ContextVar("sinergi_snapshot", default=None)
+
+
+def read_snapshot(snapshot_id: Optional[int]) -> None:
+    """From now on in this context (a web request: until the next one, which resets it in
+    app/__init__.py), households as the snapshot ``snapshot_id`` lists them."""
+    _SNAPSHOT.set(snapshot_id)
+
+
+@contextmanager
+def reading_snapshot(snapshot_id: Optional[int]) -> Iterator[None]:
+    """Inside: households as the snapshot ``snapshot_id`` lists them (None: the latest)."""
+    token = _SNAPSHOT.set(snapshot_id)
+    try:
+        yield
+    finally:
+        _SNAPSHOT.reset(token)
+
+
 def _households(scope: Scope, regency_id: Optional[int] = None):
-    """Scoped households with their village, district and regency."""
-    query = (select(Household.id.label("household_id"), Household.village_id, Household.desil,
-                    Household.location, District.id.label("district_id"), District.regency_id)
-             .join(Village, Village.id == Household.village_id)
-             .join(District, District.id == Village.district_id)
-             .where(in_scope(Household, scope)))
+    """Scoped households with their village, district and regency (of the snapshot read, see
+    ``reading_snapshot``; the scope stays the household's own, as on every screen)."""
+    snapshot_id = _SNAPSHOT.get()
+    if snapshot_id is None:
+        query = (select(Household.id.label("household_id"), Household.village_id, Household.desil,
+                        Household.location, District.id.label("district_id"), District.regency_id)
+                 .join(Village, Village.id == Household.village_id))
+    else:
+        s = HouseholdSnapshot
+        query = (select(s.household_id.label("household_id"), s.village_id, s.desil, s.location,
+                        District.id.label("district_id"), District.regency_id)
+                 .join(Household, Household.id == s.household_id)
+                 .join(Village, Village.id == s.village_id)
+                 .where(s.snapshot_id == snapshot_id))
+    query = query.join(District, District.id == Village.district_id).where(in_scope(Household, scope))
     if regency_id is not None:
         query = query.where(District.regency_id == regency_id)
     return query
@@ -114,8 +150,9 @@ def _zones(scope: Scope, year: Optional[int] = None):
 # and a period inside the year (LP2KD semesters) are computed live below.
 
 def kept_scope(scope: Scope, dates=None) -> bool:
-    """Whether the scope's per-village answers are sums of the kept tables."""
-    return scope.kind in ("all", "regency") and dates is None
+    """Whether the scope's per-village answers are sums of the kept tables (they hold the
+    households' latest values: not for a chosen snapshot)."""
+    return scope.kind in ("all", "regency") and dates is None and _SNAPSHOT.get() is None
 
 
 def kept_rows(conn: Connection, table, year: int, scope: Scope, regency_id: Optional[int], village_ids=None):

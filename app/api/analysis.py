@@ -22,8 +22,11 @@ PARAMETERS = {
                       "maximum": 2100}, "description": "Program year; default: the latest year with enrolments "
                                                        "in your scope."},
     "analysis_k": {"in": "query", "name": "k", "required": False,
-                   "schema": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
+                   "schema": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
                    "description": "Gaps count households with desil <= k."},
+    "analysis_snapshot": {"in": "query", "name": "snapshot", "required": False, "schema": {"type": "integer"},
+                          "description": "A targeting data snapshot (BDT 2015, DTSEN 2025-Q4 ...): desil, village "
+                                         "and point as it lists them; default: each household's latest."},
     "analysis_regency_id": {"in": "query", "name": "regency_id", "required": False,
                             "schema": {"type": "integer"},
                             "description": "Only this regency (an operator may give only their own)."},
@@ -113,6 +116,7 @@ class AnalysisApi(BaseApi):
             and the number of counted enrolments.
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_regency_id
           - analysis_format
           - analysis_sep
@@ -163,6 +167,7 @@ class AnalysisApi(BaseApi):
             many of them receive 0, 1, 2 or 3 and more distinct counted programs in the year.
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_regency_id
           - analysis_format
           - analysis_sep
@@ -216,6 +221,7 @@ class AnalysisApi(BaseApi):
             every row). No KK is masked for roles without the right to see personal data.
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_regency_id
           - analysis_page
           - analysis_page_size
@@ -286,6 +292,7 @@ class AnalysisApi(BaseApi):
             households. ``programs`` lists the programs with their totals.
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_regency_id
           - analysis_format
           - analysis_sep
@@ -356,6 +363,7 @@ class AnalysisApi(BaseApi):
             no counted enrolment in the year, per declared village (each household once).
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_k
           - analysis_regency_id
           - analysis_format
@@ -405,6 +413,7 @@ class AnalysisApi(BaseApi):
             counted enrolment in the year (zones without a gap are listed with 0).
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_k
           - analysis_regency_id
           - analysis_format
@@ -508,6 +517,7 @@ class AnalysisApi(BaseApi):
             <= k in the year's zones without any program).
           parameters:
           - analysis_year
+          - analysis_snapshot
           - analysis_k
           - analysis_regency_id
           - analysis_format

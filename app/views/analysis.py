@@ -176,6 +176,12 @@ def _table(name, conn, scope, filters, page_arg=None, total_keys=()) -> Table:
     return Table(answer, columns, rows, filters, page_arg, page, total_row, sort, descending)
 
 
+def _snapshot_choices() -> list:
+    from app.models.snapshots import TargetingSnapshot
+
+    return db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc())).scalars().all()
+
+
 def _regency_choices(scope: Scope):
     """Regencies for the filter: only for users whose scope spans several regencies."""
     if scope.kind == "regency":
@@ -205,7 +211,7 @@ class _AnalysisPage(BaseView):
     def _render(self, template, conn, scope, filters, **kwargs):
         return self.render_template(template, filters=filters, scope=scope, fmt=format_value,
                                     years=_year_choices(conn, scope, filters),
-                                    regencies=_regency_choices(scope), **kwargs)
+                                    regencies=_regency_choices(scope), snapshots=_snapshot_choices(), **kwargs)
 
 
 class AnalysisView(_AnalysisPage):
