@@ -269,13 +269,13 @@ def _program_form(app, planted, code, **fields):
     ({"target_desil": "7"}, "harus antara 1 dan 4 untuk BDT 2015 (terisi 7)"),
     ({"target_source": "BDT 2015", "target_desil": "5"}, "harus antara 1 dan 4 untuk BDT 2015 (terisi 5)"),
     ({"target_source": "DTSEN", "target_desil_min": "5", "target_desil": "3"},
-     "tidak boleh lebih besar dari desil sasaran tertinggi (5 &gt; 3)"),
+     "tidak boleh lebih besar dari desil sasaran tertinggi (5 > 3)"),
 ])
 def test_program_form_refuses_a_bad_range_at_the_field(app, clients, planted, fields, message):
     code = f"SASARAN-F{secrets.randbelow(10 ** 6)}"
     r = clients["op1807"].post("/programview/add", data=_program_form(app, planted, code, **fields))
     assert r.status_code == 200
-    assert message in r.text
+    assert message in unescape(r.text), re.findall(r'class="[^"]*(?:has-error|alert)[^"]*".{0,300}', r.text, re.S)
     assert not sql(app, "SELECT 1 FROM program WHERE code = :c", c=code)
 
 
