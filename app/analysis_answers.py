@@ -27,6 +27,8 @@ from app.models.programs import Program
 from app.models.snapshots import TargetingSnapshot
 from app.security import scope as scope_mod
 from app.security.scope import Scope, current_scope, mask_number
+from app.services import eligibility
+from app.views.enrolment_filters import enrolment_list_url
 from app.views.household_filters import household_list_url
 from gis import queries
 
@@ -237,22 +239,35 @@ def matrix(conn: Connection, scope: Scope, filters: Filters) -> tuple[list[dict]
     codes = {}
     for r in rows:
         codes[r["program_a"]], codes[r["program_b"]] = r["code_a"], r["code_b"]
+    # Recipients outside the program's target desil (app/services/eligibility.py), counted live.
+    outside = eligibility.outside_target_counts(conn, filters.year, scope, filters.regency_id) if ids else {}
     programs = sorted(({"id": pid, "code": codes[pid], "name": names.get(pid, ""),
-                        "households": cells.get((pid, pid), 0)} for pid in ids), key=lambda p: p["code"])
+                        "households": cells.get((pid, pid), 0), "outside_target": outside.get(pid, 0)}
+                       for pid in ids), key=lambda p: p["code"])
     g.sinergi_matrix = (key, (programs, cells))
     return programs, cells
 
 
 def _matrix_rows(conn, scope, filters):
     programs, cells = matrix(conn, scope, filters)
-    return [{"code": p["code"], "name": p["name"], **{f"p{q['id']}": cells.get((p["id"], q["id"]), 0)
-                                                      for q in programs}} for p in programs]
+    return [{"code": p["code"], "name": p["name"], "outside_target": p["outside_target"],
+             **{f"p{q['id']}": cells.get((p["id"], q["id"]), 0) for q in programs}} for p in programs]
 
 
 def _matrix_columns(conn, scope, filters):
     programs, _cells = matrix(conn, scope, filters)
-    return [Column("code", _("Program code")), Column("name", _("Program"))] + \
+    return [Column("code", _("Program code")), Column("name", _("Program")),
+            Column("outside_target", _("Recipients outside the target desil"), "int")] + \
         [Column(f"p{p['id']}", p["code"], "int") for p in programs]
+
+
+def outside_target_url(program_id: int, filters: Filters) -> str:
+    """The enrolment list of exactly the enrolments counted in "recipients outside the target
+    desil" of one program (the page's regency filter included)."""
+    code = None
+    if filters.regency_id is not None:
+        code = db.session.execute(select(Regency.code).where(Regency.id == filters.regency_id)).scalar()
+    return enrolment_list_url(program_id, outside=True, counted=True, regency_code=code)
 
 
 VILLAGE = [Column("code", _("Village code")), Column("name", _("Village")), Column("district_name", _("District"))]

@@ -14,7 +14,9 @@ LABELS = {
     # programs
     "cluster": _("Cluster"), "synergy_type": _("Synergy type"), "fiscal_year": _("Fiscal year"),
     "budget": _("Budget (Rp)"), "realised_budget": _("Realised budget (Rp)"),
-    "target_households": _("Target households"), "target_desil": _("Target desil"), "regencies": _("Regencies covered"),
+    "target_households": _("Target households"), "target_desil": _("Target desil up to"), "regencies": _("Regencies covered"),
+    "target_desil_min": _("Target desil from"), "target_source": _("Target desil source"),
+    "target_desil_range": _("Target desil"),
     # households
     "no_kk": _("No KK"), "head_nik": _("Head's NIK"), "head_name": _("Head of household"), "address": _("Address"),
     "rt": _("RT"), "rw": _("RW"), "desil": _("Desil"), "member_count": _("Number of members"),

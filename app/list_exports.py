@@ -121,7 +121,9 @@ PROGRAMS = ListExport("program", (
     Field("level", LABELS["level"]), Field("fiscal_year", LABELS["fiscal_year"], "year"),
     Field("budget", LABELS["budget"], "money"), Field("realised_budget", LABELS["realised_budget"], "money"),
     Field("target_households", LABELS["target_households"], "int"),
-    Field("target_desil", LABELS["target_desil"], "int"), Field("status", LABELS["status"]),
+    Field("target_desil_min", LABELS["target_desil_min"], "int"), Field("target_desil", LABELS["target_desil"], "int"),
+    Field(lambda at: func.coalesce(at("target_source"), "BDT 2015"), LABELS["target_source"]),
+    Field("status", LABELS["status"]),
 ))
 
 AGENCIES = ListExport("opd", (

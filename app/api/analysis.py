@@ -315,6 +315,10 @@ class AnalysisApi(BaseApi):
                             code: {type: string}
                             name: {type: string}
                             households: {type: integer}
+                            outside_target:
+                              type: integer
+                              description: counted enrolments whose household's desil, read in the
+                                program's source, lies outside its target desil
                       result:
                         type: array
                         items:

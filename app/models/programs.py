@@ -20,6 +20,15 @@ program_regency = Table(
 )
 
 
+def desil_range_text(desil_min, desil_max, source) -> str:
+    """'1–4 (DTSEN)', '2 (BDT 2015)': a target range and its source; no source reads BDT 2015."""
+    if desil_max is None:
+        return ""
+    low = desil_min or 1
+    span = str(low) if low == desil_max else f"{low}\u2013{desil_max}"
+    return f"{span} ({source or 'BDT 2015'})"
+
+
 class Program(Model):
     __tablename__ = "program"
     __table_args__ = (
@@ -55,6 +64,11 @@ class Program(Model):
     target_source = Column(String(10))
     status = Column(String(12), nullable=False, default="perencanaan")
     regencies = relationship("Regency", secondary=program_regency)
+
+    @property
+    def target_desil_range(self) -> str:
+        """The target range as people read it: '1–4 (DTSEN)'."""
+        return desil_range_text(self.target_desil_min, self.target_desil, self.target_source)
 
     def __repr__(self) -> str:
         return f"{self.code} {self.name} ({self.fiscal_year})"

@@ -42,16 +42,56 @@ def check_id_number(value: Optional[str], is_nik: bool) -> Optional[str]:
     return None
 
 
-def check_desil(value) -> Optional[str]:
+def check_desil(value, highest: int = 4, source: Optional[str] = None) -> Optional[str]:
+    """A desil: a whole number from 1 to ``highest`` (4 for BDT 2015, 10 for DTSEN); ``source``
+    names the range in the message. Returns the reason it is wrong, or None."""
+    try:
+        exact = None if value is None or isinstance(value, bool) else Decimal(str(value).strip())
+    except InvalidOperation:
+        exact = None
     if value is None:
         return _("is required")
-    try:
-        exact = Decimal(str(value).strip())
-    except InvalidOperation:
-        return _("must be a whole number from 1 to 4")
-    if isinstance(value, bool) or exact != exact.to_integral_value():
-        return _("must be a whole number from 1 to 4")
-    return None if 1 <= exact <= 4 else _("must be between 1 and 4 (got %(value)s)", value=value)
+    if exact is None or not exact.is_finite() or exact != exact.to_integral_value():
+        return _("must be a whole number from 1 to %(highest)d", highest=highest)
+    if 1 <= exact <= highest:
+        return None
+    if source:
+        return _("must be between 1 and %(highest)d for %(source)s (got %(value)s)", highest=highest,
+                 source=source, value=value)
+    return _("must be between 1 and %(highest)d (got %(value)s)", highest=highest, value=value)
+
+
+def check_program_target(desil_min, desil_max, source) -> dict[str, Optional[str]]:
+    """The desil range a program targets: field -> reason (None when right). The source is empty
+    (= BDT 2015), 'BDT 2015' (desil 1-4) or 'DTSEN' (1-10); the lowest desil is at most the highest."""
+    from app.models.snapshots import BDT, DESIL_MAX, SOURCES
+
+    problems: dict[str, Optional[str]] = {}
+    if source not in (None, "") and source not in SOURCES:
+        problems["target_source"] = _("must be empty (BDT 2015), BDT 2015 or DTSEN (got %(value)s)",
+                                      value=str(source)[:20])
+        source = None
+    label = source or BDT
+    highest = DESIL_MAX[label]
+    problems["target_desil_min"] = check_desil(desil_min, highest, label)
+    problems["target_desil"] = check_desil(desil_max, highest, label)
+    if not problems["target_desil_min"] and not problems["target_desil"] and int(desil_min) > int(desil_max):
+        problems["target_desil_min"] = _("must not be above the highest target desil (%(low)s > %(high)s)",
+                                         low=desil_min, high=desil_max)
+    return problems
+
+
+def household_desil_range(session, household) -> tuple[int, str]:
+    """(highest desil, source) a household may hold: its snapshot's range (DTSEN 10, BDT 2015 4);
+    BDT 2015's when it has no snapshot."""
+    from app.models.snapshots import BDT, DESIL_MAX, TargetingSnapshot
+
+    snapshot = household.snapshot
+    if snapshot is None and household.snapshot_id is not None:
+        snapshot = session.get(TargetingSnapshot, household.snapshot_id)
+    if snapshot is None:
+        return DESIL_MAX[BDT], BDT
+    return snapshot.desil_max, snapshot.source
 
 
 def check_money(value) -> Optional[str]:
@@ -135,7 +175,7 @@ def validate_item(session, item) -> None:
     if isinstance(item, Household):
         add("no_kk", check_id_number(item.no_kk, is_nik=False))
         add("head_nik", check_id_number(item.head_nik, is_nik=True))
-        add("desil", check_desil(item.desil))
+        add("desil", check_desil(item.desil, *household_desil_range(session, item)))
         if item.member_count is not None and item.member_count < 1:
             add("member_count", _("must be at least 1"))
         if not errors.get("no_kk") and _duplicate(session, Household, Household.no_kk, item.no_kk, item.id):
@@ -152,7 +192,13 @@ def validate_item(session, item) -> None:
     elif isinstance(item, Program):
         add("budget", check_money(item.budget))
         add("realised_budget", check_money(item.realised_budget))
-        add("target_desil", check_desil(item.target_desil))
+        if item.target_source == "":
+            item.target_source = None  # the form's blank choice: no source (BDT 2015)
+        if item.target_desil_min is None:
+            item.target_desil_min = 1  # the column's default, for a client that does not send it
+        for name, problem in check_program_target(item.target_desil_min, item.target_desil,
+                                                  item.target_source).items():
+            add(name, problem)
         if item.cluster not in (1, 2, 3):
             add("cluster", _("must be 1, 2 or 3"))
         if item.target_households is not None and item.target_households < 0:

@@ -41,7 +41,7 @@ from app.security.scope import Scope, current_scope, mask_number
 from app.services import audit
 from app.views.cell_format import format_value
 from gis import queries
-from app.analysis_answers import (ANSWERS, Answer, FilterError, Filters, HTML_PAGE_SIZE, LOCATION_PAGE_SIZE, LOCATION_STATUS_LABELS, SCREEN_MIN_SHARE_PCT, _float_arg, _mismatch_statuses, export_answer, households_url, matrix, parse_filters)
+from app.analysis_answers import (ANSWERS, Answer, FilterError, Filters, HTML_PAGE_SIZE, LOCATION_PAGE_SIZE, LOCATION_STATUS_LABELS, SCREEN_MIN_SHARE_PCT, _float_arg, _mismatch_statuses, export_answer, households_url, matrix, outside_target_url, parse_filters)
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -234,6 +234,7 @@ class AnalysisView(_AnalysisPage):
         return self._render("analysis/overlap.html", conn, scope, filters, title=_("Program overlap"),
                             regency_table=regencies, village_table=villages, programs=programs, cells=cells,
                             largest=largest, matrix_answer=ANSWERS["overlap-matrix"],
+                            outside_target_url=outside_target_url,
                             household_answer=ANSWERS["overlap-households"])
 
     @expose("/gaps/")

@@ -19,7 +19,11 @@ SYNERGY_CHOICES = [
 ]
 PROGRAM_STATUS_CHOICES = [("perencanaan", _("Planning")), ("berjalan", _("Running")), ("selesai", _("Finished")),
                           ("dibatalkan", _("Cancelled"))]
-DESIL_CHOICES = [(1, "1"), (2, "2"), (3, "3"), (4, "4")]
+DESIL_CHOICES = [(1, "1"), (2, "2"), (3, "3"), (4, "4")]  # BDT 2015
+# Any source's desil (DTSEN: 1-10); the rule of a row's own range is app/services/validation.py.
+ANY_DESIL_CHOICES = [(value, str(value)) for value in range(1, 11)]
+# A program's target source: none = BDT 2015, as the programs before DTSEN.
+TARGET_SOURCE_CHOICES = [("", _("BDT 2015 (no source given)")), ("BDT 2015", "BDT 2015"), ("DTSEN", "DTSEN")]
 SEX_CHOICES = [("L", _("Male (L)")), ("P", _("Female (P)"))]
 RELATIONSHIP_CHOICES = [("kepala", _("Head")), ("istri/suami", _("Spouse")), ("anak", _("Child")),
                         ("menantu", _("Child-in-law")), ("cucu", _("Grandchild")), ("orang tua", _("Parent")),

@@ -31,14 +31,17 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household, HouseholdMember, lon_lat_of, point_ewkt
 from app.security import scope as scope_mod
 from app.security.scope import current_scope
+from app.models.programs import desil_range_text
+from app.services import eligibility
 from app.services.validation import check_desil, check_id_number, check_point_in_province
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.direct_edit import RequestOnlyFieldsMixin
+from app.views.enrolment_filters import EligibilityFiltersMixin
 from app.views.household_filters import TargetingFiltersMixin
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.cell_format import date_text
-from app.views.choices import (DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
+from app.views.choices import (ANY_DESIL_CHOICES, ENROLMENT_STATUS_CHOICES, RELATIONSHIP_CHOICES, SEX_CHOICES,
                                choice_label, select_field)
 from app.labels import LABELS
 from app.views.programs import rupiah
@@ -326,20 +329,43 @@ class HouseholdMemberView(ListExportMixin, ScopedModelView):
     }
 
 
-class EnrolmentView(ListExportMixin, ScopedModelView):
+class EnrolmentView(EligibilityFiltersMixin, ListExportMixin, ScopedModelView):
     datamodel = SQLAInterface(Enrolment)
     list_title = show_title = add_title = edit_title = _("Enrolments")
     label_columns = LABELS
     list_columns = ["household", "program", "year", "status", "benefit_value", "date"]
-    show_columns = add_columns = edit_columns = ["household", "program", "year", "status", "benefit_value", "date"]
+    add_columns = edit_columns = ["household", "program", "year", "status", "benefit_value", "date"]
+    # desil_target: inside / outside the program's target desil (app/services/eligibility.py),
+    # a flag for review: an enrolment outside it is never refused.
+    show_columns = add_columns + ["desil_target"]
+    # "Di luar sasaran desil" and the household's regency: app/views/enrolment_filters.py.
     search_columns = ["program", "year", "status"]
     remote_filters = {"program": PROGRAMS}  # the programs of every year: searched as typed
-    formatters_columns = {"status": choice_label(ENROLMENT_STATUS_CHOICES), "benefit_value": rupiah}
+    formatters_columns = {"status": choice_label(ENROLMENT_STATUS_CHOICES), "benefit_value": rupiah,
+                          "desil_target": lambda value: value}
     add_form_extra_fields = edit_form_extra_fields = {
         # Read scope: an OPD officer enrols households of the regencies their programs cover.
         "household": household_field(_("Household"), write=False),
         "status": select_field(_("Status"), ENROLMENT_STATUS_CHOICES),
     }
+
+    def _get_show_widget(self, pk, item, **kwargs):
+        item.desil_target = target_flag(eligibility.target_rows(db.session.connection(), [item.id]).get(item.id))
+        return super()._get_show_widget(pk, item, **kwargs)
+
+
+def target_flag(row) -> Markup | str:
+    """'Di luar sasaran desil: desil 6 (DTSEN), sasaran 1–4 (DTSEN)' (a warning label), or
+    'Dalam sasaran desil: ...' — the household's desil read in the program's source."""
+    if row is None:
+        return ""
+    detail = gettext("desil %(desil)s (%(source)s), target %(range)s", desil=row["desil"], source=row["source"],
+                     range=desil_range_text(row["min"], row["max"], row["source"]))
+    if row["outside"]:
+        return Markup('<span class="label label-warning">{}</span> {}').format(
+            gettext("Outside the target desil"), detail)
+    return Markup('<span class="label label-success">{}</span> {}').format(
+        gettext("Inside the target desil"), detail)
 
 
 def village_link(village) -> Markup | str:
@@ -418,7 +444,9 @@ class HouseholdView(RequestOnlyFieldsMixin, TargetingFiltersMixin, ListExportMix
                                 validators=[_Required(check_id_number, True)]),
         "village": village_field(_("Village"), write=True, validators=[DataRequired()]),
         "location": PointField(_("Location")),
-        "desil": select_field(_("Desil"), DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil)]),
+        # 1-10: a household whose snapshot is DTSEN holds desil 1-10; the household's own range
+        # (its snapshot's, BDT 2015's 1-4 without one) is checked in app/services/validation.py.
+        "desil": select_field(_("Desil"), ANY_DESIL_CHOICES, coerce=int, validators=[FieldRule(check_desil, 10)]),
     }
     # 2,640 villages: searched as typed (app/views/remote_filters.py), not carried in the page;
     # "program" is the received / not received filter of app/views/household_filters.py.
