@@ -50,7 +50,7 @@ def seed_snapshots(conn: Connection) -> dict[str, int]:
 
     q3, new_q3 = _snapshot(conn, "DTSEN", *Q3, 10, "Contoh DTSEN triwulan III 2025")
     if new_q3:
-        written["DTSEN 2025-Q3"] = conn.execute(text(f"""
+        written["DTSEN 2025-Q3"] = conn.execute(text("""
             INSERT INTO household_snapshot (snapshot_id, household_id, desil_max, desil, village_id, address, rt, rw,
                                             location, member_count, member_niks)
             SELECT :q3, h.id, 10, LEAST(10, GREATEST(1, s.desil + CASE r % 10 WHEN 0 THEN 1 WHEN 1 THEN -1 ELSE 0 END)),

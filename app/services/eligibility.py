@@ -6,22 +6,23 @@ An enrolment outside that range is FLAGGED ("di luar sasaran desil"), never refu
 beneficiary whose desil rose above the range is a case to review (docs/domain.md).
 
 The household's desil in a source (``household_desil_in_source``):
-  its row in the latest ``household_snapshot`` (by ``targeting_snapshot.period_start``) of a
-  snapshot with that source; for a program with no source, the 'BDT 2015' snapshot. When the
-  household has no snapshot row of that source, ``household.desil`` (the latest snapshot's
-  value, whatever its source) stands in.
+  its row in the latest snapshot of that source (by ``targeting_snapshot.period_start``; for
+  a program with no source, 'BDT 2015'); when that snapshot does not list the household,
+  ``household.desil`` (the value of the latest snapshot that lists it) stands in. As snapshots
+  of a source follow each other in time, this is the household's desil in the latest snapshot
+  of that source that lists it; read this way it is one primary-key lookup, or for a province
+  one hash join with that snapshot's rows.
 
-Everything that flags or counts uses ``outside_target_clause`` (the enrolment list filter,
-the enrolment page, the program overlap analysis), so they cannot disagree. The clause is
-an EXISTS correlated to ``enrolment``: per enrolment one primary-key lookup of its program
-and household and one index lookup in ``ix_household_snapshot_household_id`` (a household has
-one row per snapshot listing it: a handful).
+Everything that flags or counts uses ``_outside`` (the enrolment list filter, the enrolment
+page, the program overlap analysis), so they cannot disagree: ``outside_target_clause`` as an
+EXISTS correlated to ``enrolment`` (a page of a list), ``counted_outside_enrolments`` as joins
+(a province's enrolments meet their programs, households and snapshot rows by hash joins).
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import Boolean, Integer, case, cast, func, literal, not_, select
+from sqlalchemy import Boolean, Integer, and_, cast, func, literal, not_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -42,30 +43,27 @@ def highest_desil(source: Optional[str]) -> int:
     return DESIL_MAX.get(source or BDT, DESIL_MAX[BDT])
 
 
+def latest_snapshots():
+    """(source, snapshot_id): the latest snapshot of each source."""
+    return (select(TargetingSnapshot.source, TargetingSnapshot.id.label("snapshot_id"))
+            .distinct(TargetingSnapshot.source)
+            .order_by(TargetingSnapshot.source, TargetingSnapshot.period_start.desc()).subquery("latest_snapshot"))
+
+
 def household_desil_in_source(household, source):
     """SQL: the desil of ``household`` (a Household entity or alias in the enclosing query) read
-    in ``source`` (an SQL text expression): its row in the latest snapshot of that source that
-    lists it, else ``household.desil``.
-
-    ``household`` carries the values of the latest snapshot listing it (``snapshot_id``), so when
-    that snapshot is of ``source`` (or the household has none) ``household.desil`` IS the answer
-    and no snapshot row is read; only a household last listed by another source costs an index
-    lookup (ix_household_snapshot_household_id). CASE evaluates the lookup only then."""
-    hs, ts, current = aliased(HouseholdSnapshot), aliased(TargetingSnapshot), aliased(TargetingSnapshot)
-    latest = (select(hs.desil).join(ts, ts.id == hs.snapshot_id)
-              .where(hs.household_id == household.id, ts.source == source)
-              .order_by(ts.period_start.desc()).limit(1)
-              .correlate_except(hs, ts).scalar_subquery())
-    current_source = (select(current.source).where(current.id == household.snapshot_id)
-                      .correlate_except(current).scalar_subquery())
-    return case((household.snapshot_id.is_(None), household.desil),
-                (current_source == source, household.desil),
-                else_=func.coalesce(cast(latest, Integer), household.desil))
+    in ``source`` (an SQL text expression): its row in the latest snapshot of that source, else
+    ``household.desil`` (one primary-key lookup of household_snapshot)."""
+    hs, ts = aliased(HouseholdSnapshot), aliased(TargetingSnapshot)
+    latest_id = (select(ts.id).where(ts.source == source).order_by(ts.period_start.desc()).limit(1)
+                 .correlate_except(ts).scalar_subquery())
+    in_latest = (select(hs.desil).where(hs.household_id == household.id, hs.snapshot_id == latest_id)
+                 .correlate_except(hs).scalar_subquery())
+    return func.coalesce(cast(in_latest, Integer), household.desil)
 
 
-def _outside(household, program):
+def _outside(program, desil):
     # range @> desil: the desil expression is evaluated once (NOT BETWEEN would repeat it).
-    desil = household_desil_in_source(household, program_source(program))
     target = func.int4range(program.target_desil_min, program.target_desil, literal("[]"))
     return not_(target.op("@>", return_type=Boolean)(desil))
 
@@ -75,7 +73,7 @@ def outside_target_clause(enrolment=Enrolment):
     household's desil, read in its program's source, lies outside the program's target range."""
     p, h = aliased(Program), aliased(Household)
     return (select(p.id).join(h, h.id == enrolment.household_id)
-            .where(p.id == enrolment.program_id, _outside(h, p))
+            .where(p.id == enrolment.program_id, _outside(p, household_desil_in_source(h, program_source(p))))
             .correlate(enrolment).exists())
 
 
@@ -100,14 +98,17 @@ def counted_outside_enrolments(year: int, scope: Scope, regency_id: Optional[int
     Enrolment rule of app/security/scope.py), in ``regency_id``'s villages when given, whose
     household lies outside the program's target desil.
 
-    The same rule as ``outside_target_clause`` (``_outside``), written as joins so that a
-    province's enrolments meet their programs and households by hash joins instead of one
-    EXISTS per enrolment."""
-    p, h = aliased(Program), aliased(Household)
+    The same rule as ``outside_target_clause`` (``_outside``, ``household_desil_in_source``),
+    written as joins so that a province's enrolments meet their programs, households and
+    snapshot rows by hash joins instead of one EXISTS per enrolment."""
+    p, h, hs = aliased(Program), aliased(Household), aliased(HouseholdSnapshot)
+    latest = latest_snapshots()
     query = (select(Enrolment.id, Enrolment.program_id)
              .join(p, p.id == Enrolment.program_id).join(h, h.id == Enrolment.household_id)
+             .outerjoin(latest, latest.c.source == program_source(p))
+             .outerjoin(hs, and_(hs.household_id == h.id, hs.snapshot_id == latest.c.snapshot_id))
              .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), in_scope(Enrolment, scope),
-                    _outside(h, p)))
+                    _outside(p, func.coalesce(cast(hs.desil, Integer), h.desil))))
     if regency_id is not None:
         query = query.where(h.village_id.in_(_villages_in([regency_id])))
     return query
