@@ -75,7 +75,7 @@ class DuplicateCandidate(Model):
     household_a = Column(Integer, nullable=False)
     household_b = Column(Integer, nullable=False)
     village_id = Column(Integer, ForeignKey("village.id"), nullable=False, index=True)  # household_a's
-    other_village_id = Column(Integer, ForeignKey("village.id"), nullable=False)  # household_b's (or 2nd village)
+    other_village_id = Column(Integer, ForeignKey("village.id"), nullable=False, index=True)  # household_b's (or 2nd village)
     # Both sides' regency, NULL when they lie in two regencies (then only province-wide roles see it).
     regency_id = Column(Integer, ForeignKey("regency.id"), index=True)
     detail = Column(JSONB, nullable=False, server_default="{}")  # what the page shows: names, NIKs, programs

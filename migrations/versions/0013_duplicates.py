@@ -60,6 +60,7 @@ CREATE TABLE duplicate_candidate (
     CONSTRAINT uq_duplicate_candidate_kind UNIQUE (kind, id_a, id_b, reason_key)
 )""")
     op.execute("CREATE INDEX ix_duplicate_candidate_village_id ON duplicate_candidate (village_id)")
+    op.execute("CREATE INDEX ix_duplicate_candidate_other_village_id ON duplicate_candidate (other_village_id)")
     op.execute("CREATE INDEX ix_duplicate_candidate_regency_id ON duplicate_candidate (regency_id)")
     op.execute("CREATE INDEX ix_duplicate_candidate_queue ON duplicate_candidate (score DESC, id)")
     op.execute(f"""
