@@ -194,6 +194,15 @@ def test_the_name_rule_uses_the_trigram_index_for_a_name_look_up(app, planted):
     plan = "\n".join(r[0] for r in sql(app, "EXPLAIN SELECT id FROM household_member WHERE name % :n",
                                        n=f"Bambang {TAG} Suryanto"))
     assert "ix_household_member_name_trgm" in plan, plan
+    from app.extensions import appbuilder, db
+    from app.security.scope import scope_for
+    from app.services.duplicates import similar_names
+
+    with app.app_context():
+        names = {r[2] for r in similar_names(db.session, f"Bambang {TAG} Suryanto",
+                                             scope_for(appbuilder.sm.find_user(username="op1807")))}
+        db.session.rollback()
+    assert {f"Bambang {TAG} Suryanto", f"Bambang {TAG} Suryano"} <= names
 
 
 def test_the_queue_shows_reasons_both_sides_and_filters(app, client, planted):
