@@ -20,6 +20,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models.areas import Village
 from app.models.duplicates import KINDS, ProgramExclusionRule
+from app.models.snapshots import BDT
 from app.security import scope as scope_mod
 from app.services import duplicates as service
 from app.services.update_requests import WorkflowError
@@ -49,6 +50,11 @@ def _number(value, scope) -> str:
     return scope_mod.mask_number(value, scope) or ""
 
 
+def _snapshot_label(item: dict) -> str:
+    """'BDT 2015' or 'DTSEN 2025-Q4', as TargetingSnapshot.label writes it."""
+    return item.get("source") if item.get("source") == BDT else f"{item.get('source')} {item.get('period')}"
+
+
 def describe(candidate, households, villages, scope) -> dict:
     """What the queue shows of a pair: the reason in words, and both sides."""
     d = candidate.detail or {}
@@ -71,8 +77,8 @@ def describe(candidate, households, villages, scope) -> dict:
         sides = [household_side(candidate.household_a, d.get("name_a"), d.get("nik_a")),
                  household_side(candidate.household_b, d.get("name_b"), d.get("nik_b"))]
     elif candidate.kind == "kk_dua_desa":
-        listed = "; ".join(gettext("%(source)s %(period)s: %(village)s", source=item.get("source"),
-                                   period=item.get("period"), village=villages.get(item.get("village_id"), ""))
+        listed = "; ".join(gettext("%(snapshot)s: %(village)s", snapshot=_snapshot_label(item),
+                                   village=villages.get(item.get("village_id"), ""))
                            for item in d.get("listed", []))
         reason = gettext("The same No KK is listed in two villages (%(listed)s).", listed=listed)
         sides = [household_side(candidate.household_a)]

@@ -17,6 +17,7 @@ import re
 import string
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import text
 
 from tests.conftest import DEMO_PASSWORD, sql
@@ -213,6 +214,9 @@ def test_the_queue_shows_reasons_both_sides_and_filters(app, client, planted):
     assert "Siti" not in body  # the kind filter
     body = client.get(f"/duplicates/?village={planted['v2']}").get_data(as_text=True)
     assert f"Bambang {TAG}" not in body and "two villages" in body  # the village filter (either side)
+    v1_name, v2_name = (sql(app, "SELECT name FROM village WHERE id = :i", i=v)[0][0]
+                        for v in (planted["v1"], planted["v2"]))
+    assert f"BDT 2015: {escape(v1_name)}" in body and f"DTSEN 2025-Q4: {escape(v2_name)}" in body  # the reason names both
     for bad in ("kind=zzz", "village=abc", "page=-1", "village=99999999999"):
         r = client.get(f"/duplicates/?{bad}")
         assert r.status_code == 400, (bad, r.status_code)
