@@ -326,7 +326,13 @@ def test_workflow_rows_of_another_regency(app, rows):
         export = ExportLog(username="uji", what="households", format="csv", rows=1)
         db.session.add(export)
         db.session.commit()
-        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id, ExportLog: export.id}
+        rule = db.session.execute(select(ProgramExclusionRule).where(ProgramExclusionRule.synergy_type_a == "g",
+                                                                     ProgramExclusionRule.synergy_type_b == "g")
+                                  ).scalar() or ProgramExclusionRule(synergy_type_a="g", synergy_type_b="g")
+        db.session.add(rule)
+        db.session.commit()
+        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id, ExportLog: export.id,
+               ProgramExclusionRule: rule.id}
     assert set(targets) == WORKFLOW_MODELS
     operator, bappeda = app.test_client(), app.test_client()
     _login(operator, "op1807")
