@@ -20,6 +20,7 @@ audit_cli = AppGroup("audit", help="The audit trail: verify its hash chain, prin
 gis_cli = AppGroup("gis", help="Spatial maintenance.")
 households_cli = AppGroup("households", help="BDT households: import (with members and enrolments).")
 jobs_cli = AppGroup("jobs", help="Background jobs (the web imports): the queue worker.")
+duplicates_cli = AppGroup("duplicates", help="Duplicates and double aid: scan for candidate pairs.")
 
 AREA_FILES = (("regency", "kabupaten.geojson"), ("district", "kecamatan.geojson"), ("village", "desa.geojson"))
 
@@ -294,6 +295,20 @@ def jobs_worker(concurrency):
     run_worker(current_app._get_current_object(), concurrency=concurrency)
 
 
+@duplicates_cli.command("scan")
+@click.option("--threshold", type=float, default=None, help="Name similarity for 'one person, two NIKs' (0-1).")
+def duplicates_scan(threshold):
+    """Recompute the open duplicate candidates (decided pairs stay decided)."""
+    from app.services import duplicates
+
+    start = time.perf_counter()
+    result = duplicates.scan(db.session, threshold)
+    db.session.commit()
+    for kind, found in result.found.items():
+        click.echo(f"{kind}: {found} pasangan ({result.seconds[kind]:.1f} s)")
+    click.echo(f"jumlah: {result.total} pasangan terbuka ({time.perf_counter() - start:.1f} s)")
+
+
 def register_cli(app) -> None:
-    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli, households_cli, jobs_cli):
+    for group in (areas_cli, sinergi_cli, seed_cli, audit_cli, gis_cli, households_cli, jobs_cli, duplicates_cli):
         app.cli.add_command(group)

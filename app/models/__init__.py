@@ -23,6 +23,7 @@ from app.models.users import SinergiUser  # noqa: E402
 from app.models.audit import AuditLog  # noqa: E402
 from app.models.jobs import ExportLog, ImportJob  # noqa: E402
 from app.models.security_events import LoginFailure, LoginLock, RevokedToken  # noqa: E402
+from app.models.duplicates import DuplicateCandidate, DuplicateReview, ProgramExclusionRule  # noqa: E402,F401
 from app.models.measures import village_measure  # noqa: E402,F401  (kept measures, gis/measures.py)
 from app.models.workflow import (Complaint, Lp2kdNote, UpdateEvidence, UpdateRequest,  # noqa: E402
                                  UpdateRequestStep)

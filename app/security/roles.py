@@ -85,6 +85,12 @@ ROLE_PERMISSIONS[BAPPEDA] += [(REPORTS, ANY)]
 ROLE_PERMISSIONS[OPERATOR] += [(REPORTS, ANY)]
 ROLE_PERMISSIONS[OPD] += [REPORTS_READ]
 ROLE_PERMISSIONS[PIMPINAN] += [REPORTS_READ]
+# Duplicates & double aid (app/views/duplicates.py): operators decide on their regency's pairs,
+# Bappeda also scans and edits the program exclusion rules; Pimpinan reads (masked).
+DUPLICATES = "DuplicateView|Duplicates"
+ROLE_PERMISSIONS[BAPPEDA] += [(DUPLICATES + "|ProgramExclusionRuleView|Program exclusion rules", ANY)]
+ROLE_PERMISSIONS[OPERATOR] += [(DUPLICATES, "can_list|can_decide|menu_access")]
+ROLE_PERMISSIONS[PIMPINAN] += [(DUPLICATES, "can_list|menu_access")]
 
 
 def sync_roles(sm) -> dict[str, int]:

@@ -29,6 +29,7 @@ from app.models.households import Enrolment, Household, HouseholdMember
 from app.models.programs import Program, program_regency
 from app.models.tkpk import Agency, TkpkDocument, TkpkInstitution, TkpkMember
 from app.models.audit import AuditLog
+from app.models.duplicates import DuplicateCandidate, ProgramExclusionRule
 from app.models.jobs import ExportLog, ImportJob
 from app.models.workflow import Complaint, Lp2kdNote, UpdateEvidence, UpdateRequest, UpdateRequestStep
 from app.models.zones import PovertyIndicator, PriorityZone
@@ -226,6 +227,10 @@ RULES: dict[type, tuple[Rule, Rule, Rule, Rule]] = {
         lambda r: ImportJob.regency_id == r, lambda r: ImportJob.regency_id == r,
         lambda a: false(), lambda a: false(),
     ),
+    # Duplicate pairs: a regency sees those with both sides inside it (regency_id NULL = two regencies).
+    DuplicateCandidate: (lambda r: DuplicateCandidate.regency_id == r, lambda r: DuplicateCandidate.regency_id == r,
+                         lambda a: false(), lambda a: false()),
+    ProgramExclusionRule: (lambda r: false(), lambda r: false(), lambda a: false(), lambda a: false()),
     # The logs are for Admin and Bappeda only.
     ExportLog: (lambda r: false(), lambda r: false(), lambda a: false(), lambda a: false()),
     AuditLog: (lambda r: false(), lambda r: false(), lambda a: false(), lambda a: false()),

@@ -37,6 +37,7 @@ def register_views(appbuilder) -> None:
 
     from app.views import reports; reports.register(appbuilder)  # LP2KD reports (the Reports menu)
     from app.views import imports; imports.register(appbuilder)  # household import: upload, report, commit
+    from app.views import duplicates; duplicates.register(appbuilder)  # duplicates & double aid, exclusion rules
     from app.views import inbox; inbox.register(appbuilder)  # "Menunggu saya": the top-bar badge and /inbox/
 
     # Analysis, maps and the GIS endpoints register themselves (their modules own their menus).

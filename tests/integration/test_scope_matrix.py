@@ -20,6 +20,7 @@ from app.api.base import ScopedModelRestApi
 from app.models import (Agency, AuditLog, Complaint, District, Enrolment, Household, HouseholdMember,
                         PovertyIndicator, PriorityZone, Program, Province, Regency, TkpkDocument, TkpkInstitution,
                         TkpkMember, UpdateRequest, Village)
+from app.models.duplicates import ProgramExclusionRule
 from app.models.jobs import ExportLog
 from app.security.scope import RULES, ScopeFilter
 from app.views.base import ScopedModelView
@@ -28,7 +29,8 @@ from tests.conftest import DEMO_PASSWORD
 AREA_MODELS = {Province, Regency, District, Village}
 # Workflow and log models: scoped by regency (requests, complaints) or Admin/Bappeda only
 # (audit); their screens are checked below and in their own test modules.
-WORKFLOW_MODELS = {UpdateRequest, Complaint, AuditLog, ExportLog}
+WORKFLOW_MODELS = {UpdateRequest, Complaint, AuditLog, ExportLog,
+                   ProgramExclusionRule}  # Admin/Bappeda only (tests/integration/test_duplicates.py)
 DOMAIN_MODELS = {Agency, TkpkInstitution, TkpkMember, TkpkDocument, Program, Household, HouseholdMember, Enrolment,
                  PriorityZone, PovertyIndicator}
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (the users' own) and Lampung Selatan
@@ -324,7 +326,13 @@ def test_workflow_rows_of_another_regency(app, rows):
         export = ExportLog(username="uji", what="households", format="csv", rows=1)
         db.session.add(export)
         db.session.commit()
-        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id, ExportLog: export.id}
+        rule = db.session.execute(select(ProgramExclusionRule).where(ProgramExclusionRule.synergy_type_a == "g",
+                                                                     ProgramExclusionRule.synergy_type_b == "g")
+                                  ).scalar() or ProgramExclusionRule(synergy_type_a="g", synergy_type_b="g")
+        db.session.add(rule)
+        db.session.commit()
+        ids = {UpdateRequest: request.id, Complaint: complaint.id, AuditLog: audit_id, ExportLog: export.id,
+               ProgramExclusionRule: rule.id}
     assert set(targets) == WORKFLOW_MODELS
     operator, bappeda = app.test_client(), app.test_client()
     _login(operator, "op1807")
