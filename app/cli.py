@@ -123,6 +123,10 @@ def seed_demo():
         from gis import measures
 
         measures.refresh_all(conn)
+    from app.services import duplicates  # the review queue opens on the demo's candidates
+
+    duplicates.scan(db.session)
+    db.session.commit()
     for line in create_demo_users(appbuilder.sm, password):  # Petugas OPD need their agency
         click.echo(line)
     db.session.commit()

@@ -875,6 +875,9 @@ def seed_demo_domain(conn: Connection, echo: Callable[[str], None] = print) -> S
         for label, rows in seed_snapshots(conn).items():
             seeder.created["household_snapshot"] += rows
             notes.append(f"snapshot {label}: {rows} rumah tangga")
+        from seeds.demo_duplicates import seed_duplicates
+        for label, rows in seed_duplicates(conn).items():
+            notes.append(f"duplikat contoh, {label}: {rows}")
         seeder.zones()
     elif seeder.regencies:
         notes.append("belum ada desa/kelurahan: rumah tangga, kepesertaan dan zona dilewati")
