@@ -118,9 +118,8 @@ def household_page(conn: Connection, params: Params, scope: Scope) -> tuple[int,
         rows = conn.execute(D.outside_target_rows(params.pair, scope, params.year, params.regency_id,
                                                   params.program_id, f.page_size, offset)).mappings()
         return total, [{**r, "no_kk": mask(r["no_kk"])} for r in rows]
-    total = D.household_count(conn, params.pair, scope, params.kind, params.regency_id, params.year)
-    rows = conn.execute(D.household_rows(params.pair, scope, params.kind, params.regency_id, params.year,
-                                         f.page_size, offset)).mappings()
+    total, rows = D.household_page(conn, params.pair, scope, params.kind, params.regency_id, params.year,
+                                   f.page_size, offset)
     return total, [D.with_kinds(r, mask) for r in rows]
 
 

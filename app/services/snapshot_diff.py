@@ -9,10 +9,12 @@ Every answer is ONE statement over ``household_snapshot`` A FULL JOIN B on house
 - per program: counted beneficiaries of a year whose desil in B falls outside the program's
   target range (``target_desil_min`` .. ``target_desil``), or who are no longer listed in B.
 
-Why it stays close to a bare FULL JOIN at 1 M households: the member arrays (sorted NIKs) are
-compared with ``=`` first and only the households whose arrays differ pay for the
-unnest/EXCEPT; the per-household, per-area and export answers read only the changed
-households (a WHERE on the join, before any other join). Indexes relied on:
+Why it stays close to a bare FULL JOIN at 1 M households (bench/bench_snapshot_diff.py): the
+member arrays (sorted NIKs) are compared with ``<>`` first, and "a member added / removed" is
+array containment (``@>``), never a set difference per household; the exact numbers of members
+added and removed are counted only for the rows listed (a page, or an export); the per-area
+answers read the changed households once (a materialized CTE); a household page is cut from the
+changed rows before the household and village look-ups, its total a window over the same pass. Indexes relied on:
 pk_household_snapshot (snapshot_id, household_id) for both sides, ix_enrolment_year.
 
 Scope (app/security/scope.py decides): a province-wide user every household; an operator (or a
@@ -190,11 +192,6 @@ def _joined(pair: Pair, scope: Scope, regency_id: Optional[int], year: Optional[
     a, b = _side(pair.a.id, "a"), _side(pair.b.id, "b")
     hid = func.coalesce(b.c.household_id, a.c.household_id)
     both = and_(a.c.household_id.is_not(None), b.c.household_id.is_not(None))
-    # The arrays are sorted NIKs: equal arrays (most households) skip the set difference.
-    added = literal_column("(SELECT count(*) FROM (SELECT unnest(b.member_niks) "
-                           "EXCEPT SELECT unnest(a.member_niks)) AS added)", Integer)
-    removed = literal_column("(SELECT count(*) FROM (SELECT unnest(a.member_niks) "
-                             "EXCEPT SELECT unnest(b.member_niks)) AS removed)", Integer)
     columns = dict(
         household_id=hid,
         village_a=a.c.village_id, village_b=b.c.village_id,
@@ -203,8 +200,12 @@ def _joined(pair: Pair, scope: Scope, regency_id: Optional[int], year: Optional[
         is_left=b.c.household_id.is_(None),
         desil_change=cast(b.c.desil - a.c.desil, Integer),
         moved=func.coalesce(a.c.village_id != b.c.village_id, False),
-        members_added=case((~both, None), (a.c.member_niks == b.c.member_niks, 0), else_=added),
-        members_removed=case((~both, None), (a.c.member_niks == b.c.member_niks, 0), else_=removed),
+        # "Some NIK of B is not in A" is B not contained in A: an array operator, no set
+        # difference per household; the exact numbers are counted only for listed rows.
+        # (Equal arrays, most households, stop at the cheap "<>": AND evaluates left to right.)
+        added_any=and_(both, a.c.member_niks != b.c.member_niks, ~a.c.member_niks.contains(b.c.member_niks)),
+        removed_any=and_(both, a.c.member_niks != b.c.member_niks, ~b.c.member_niks.contains(a.c.member_niks)),
+        niks_a=a.c.member_niks, niks_b=b.c.member_niks,
     )
     frm = a.join(b, a.c.household_id == b.c.household_id, full=True)
     return a, b, columns, frm, _household_conditions(a, b, hid, scope, regency_id, year)
@@ -218,10 +219,19 @@ def _changed(a, b):
 def changes(pair: Pair, scope: Scope, regency_id: Optional[int] = None, year: Optional[int] = None):
     """Subquery ``d``: one row per scoped household that changed between A and B, with
     household_id, village_a, village_b, desil_a, desil_b, is_entered, is_left, desil_change,
-    moved, members_added, members_removed (the two counts NULL for a household not in both)."""
+    moved, added_any / removed_any (a NIK of B not in A / of A not in B; false for a household
+    not in both), niks_a, niks_b."""
     a, b, columns, frm, conditions = _joined(pair, scope, regency_id, year)
     return (select(*[c.label(k) for k, c in columns.items()]).select_from(frm)
             .where(_changed(a, b), *conditions).subquery("d"))
+
+
+def _changes_once(pair: Pair, scope: Scope, regency_id: Optional[int], year: Optional[int]):
+    """``changes`` as a CTE: the per-area answers read it twice (B's village, and A's for a
+    move), and a CTE read twice is computed once (materialized) instead of joining twice."""
+    a, b, columns, frm, conditions = _joined(pair, scope, regency_id, year)
+    return (select(*[c.label(k) for k, c in columns.items()]).select_from(frm)
+            .where(_changed(a, b), *conditions).cte("d"))
 
 
 def _kind_condition(d, kind: Optional[str]):
@@ -229,7 +239,7 @@ def _kind_condition(d, kind: Optional[str]):
         None: true(),
         "entered": d.c.is_entered, "left": d.c.is_left,
         "desil_up": d.c.desil_change > 0, "desil_down": d.c.desil_change < 0,
-        "moved": d.c.moved, "members_added": d.c.members_added > 0, "members_removed": d.c.members_removed > 0,
+        "moved": d.c.moved, "members_added": d.c.added_any, "members_removed": d.c.removed_any,
     }[kind]
 
 
@@ -240,8 +250,6 @@ def summary(conn: Connection, pair: Pair, scope: Scope, regency_id: Optional[int
     """Scoped households in A and in B and the number of households of each kind of change
     (a household can be of several kinds: moved and desil up). One pass over A FULL JOIN B."""
     a, b, c, frm, conditions = _joined(pair, scope, regency_id, year)
-    both = and_(a.c.household_id.is_not(None), b.c.household_id.is_not(None))
-    niks_differ = and_(both, a.c.member_niks != b.c.member_niks)
     count = func.count().filter
     row = conn.execute(select(
         func.count(a.c.household_id).label("households_a"),
@@ -251,8 +259,8 @@ def summary(conn: Connection, pair: Pair, scope: Scope, regency_id: Optional[int
         count(b.c.desil > a.c.desil).label("desil_up"),
         count(b.c.desil < a.c.desil).label("desil_down"),
         count(a.c.village_id != b.c.village_id).label("moved"),
-        count(and_(niks_differ, c["members_added"] > 0)).label("members_added"),
-        count(and_(niks_differ, c["members_removed"] > 0)).label("members_removed"),
+        count(c["added_any"]).label("members_added"),
+        count(c["removed_any"]).label("members_removed"),
         count(_changed(a, b)).label("changed"),
     ).select_from(frm).where(*conditions)).mappings().one()
     return dict(row)
@@ -270,8 +278,8 @@ def _area_sides(d):
                   flag(d.c.is_entered).label("entered"), flag(d.c.is_left).label("left"),
                   flag(d.c.desil_change > 0).label("desil_up"), flag(d.c.desil_change < 0).label("desil_down"),
                   flag(d.c.moved).label("moved_in"), zero.label("moved_out"),
-                  flag(d.c.members_added > 0).label("members_added"),
-                  flag(d.c.members_removed > 0).label("members_removed"))
+                  flag(d.c.added_any).label("members_added"),
+                  flag(d.c.removed_any).label("members_removed"))
     out = select(d.c.village_a, zero, zero, zero, zero, zero, one, zero, zero).where(d.c.moved)
     return union_all(main, out).subquery("s")
 
@@ -296,7 +304,7 @@ def diff_counts_by_village(conn: Connection, snapshot_a: int, snapshot_b: int, s
     members_added, members_removed). For the village map (gis) and the screen's village table.
     ``year``: the enrolment year that defines an OPD's households (default: none for an OPD)."""
     pair = choose_pair(conn, snapshot_a, snapshot_b)
-    s = _area_sides(changes(pair, scope, regency_id, year))
+    s = _area_sides(_changes_once(pair, scope, regency_id, year))
     per_village = (select(s.c.village_id, *[func.sum(s.c[k]).label(k) for k in AREA_COUNTS])
                    .group_by(s.c.village_id).subquery("pv"))
     query = (select(Village.id.label("village_id"), Village.code, Village.name, District.name.label("district_name"),
@@ -310,7 +318,7 @@ def diff_counts_by_village(conn: Connection, snapshot_a: int, snapshot_b: int, s
 def counts_by_regency(conn: Connection, pair: Pair, scope: Scope, regency_id: Optional[int] = None,
                       year: Optional[int] = None) -> list[dict]:
     """Per regency with at least one change: regency_id, code, name and the AREA_COUNTS."""
-    s = _area_sides(changes(pair, scope, regency_id, year))
+    s = _area_sides(_changes_once(pair, scope, regency_id, year))
     query = (select(Regency.id.label("regency_id"), Regency.code, Regency.name,
                     *[cast(func.sum(s.c[k]), Integer).label(k) for k in AREA_COUNTS])
              .select_from(s).join(Village, Village.id == s.c.village_id)
@@ -326,18 +334,35 @@ def counts_by_village(conn: Connection, pair: Pair, scope: Scope, regency_id: Op
 
 
 def _household_query(pair: Pair, scope: Scope, kind: Optional[str], regency_id: Optional[int],
-                     year: Optional[int]):
+                     year: Optional[int], limit: Optional[int] = None, offset: int = 0, with_total: bool = False):
+    """The changed households of ``kind`` in household order; with ``limit`` the page is cut
+    from the changed rows first, so the household and village look-ups and the member counts
+    are made for that page only. ``with_total``: each row also carries the number of rows of
+    every page (``total``, a window over the same pass)."""
     d = changes(pair, scope, regency_id, year)
+    page = select(d, *([func.count().over().label("total")] if with_total else [])).where(_kind_condition(d, kind))
+    page = page.order_by(d.c.household_id)
+    if limit is not None:
+        page = page.limit(limit).offset(offset)
+    p = page.subquery("p")
     va, vb = Village.__table__.alias("va"), Village.__table__.alias("vb")
-    query = (select(d.c.household_id, Household.no_kk, Household.head_name,
-                    va.c.code.label("village_a_code"), va.c.name.label("village_a_name"),
-                    vb.c.code.label("village_b_code"), vb.c.name.label("village_b_name"),
-                    d.c.desil_a, d.c.desil_b, d.c.desil_change, d.c.is_entered, d.c.is_left, d.c.moved,
-                    d.c.members_added, d.c.members_removed)
-             .select_from(d).join(Household, Household.id == d.c.household_id)
-             .outerjoin(va, va.c.id == d.c.village_a).outerjoin(vb, vb.c.id == d.c.village_b)
-             .where(_kind_condition(d, kind)))
-    return d, query
+    # NIKs of a household are distinct persons: added = |B| - |B and A|, removed = |A| - |B and A|.
+    common = literal_column("(SELECT count(*) FROM unnest(p.niks_b) AS n WHERE n = ANY(p.niks_a))", Integer)
+    in_both = and_(p.c.niks_a.is_not(None), p.c.niks_b.is_not(None))
+    members_added = case((~in_both, None), (p.c.niks_a == p.c.niks_b, 0),
+                         else_=func.cardinality(p.c.niks_b) - common)
+    members_removed = case((~in_both, None), (p.c.niks_a == p.c.niks_b, 0),
+                           else_=func.cardinality(p.c.niks_a) - common)
+    return (select(p.c.household_id, Household.no_kk, Household.head_name,
+                   va.c.code.label("village_a_code"), va.c.name.label("village_a_name"),
+                   vb.c.code.label("village_b_code"), vb.c.name.label("village_b_name"),
+                   p.c.desil_a, p.c.desil_b, p.c.desil_change, p.c.is_entered, p.c.is_left, p.c.moved,
+                   cast(members_added, Integer).label("members_added"),
+                   cast(members_removed, Integer).label("members_removed"),
+                   *([p.c.total] if with_total else []))
+            .select_from(p).join(Household, Household.id == p.c.household_id)
+            .outerjoin(va, va.c.id == p.c.village_a).outerjoin(vb, vb.c.id == p.c.village_b)
+            .order_by(p.c.household_id))
 
 
 def household_count(conn: Connection, pair: Pair, scope: Scope, kind: Optional[str] = None,
@@ -352,11 +377,20 @@ def household_rows(pair: Pair, scope: Scope, kind: Optional[str] = None, regency
     order: household_id, no_kk, head_name, village A / B code and name, desil_a, desil_b,
     desil_change, is_entered, is_left, moved, members_added, members_removed. No KK unmasked:
     the caller masks (``with_kinds``)."""
-    d, query = _household_query(pair, scope, kind, regency_id, year)
-    query = query.order_by(d.c.household_id)
-    if limit is not None:
-        query = query.limit(limit).offset(offset)
-    return query
+    return _household_query(pair, scope, kind, regency_id, year, limit, offset)
+
+
+def household_page(conn: Connection, pair: Pair, scope: Scope, kind: Optional[str] = None,
+                   regency_id: Optional[int] = None, year: Optional[int] = None, limit: int = 50,
+                   offset: int = 0) -> tuple[int, list[dict]]:
+    """(total, one page of rows) in one pass over the join (the total is a window over the
+    filtered rows); a page past the end asks for the total on its own."""
+    rows = [dict(r) for r in conn.execute(_household_query(pair, scope, kind, regency_id, year, limit, offset,
+                                                           with_total=True)).mappings()]
+    total = rows[0].pop("total") if rows else household_count(conn, pair, scope, kind, regency_id, year)
+    for row in rows[1:]:
+        row.pop("total")
+    return total, rows
 
 
 def with_kinds(row, mask) -> dict:
