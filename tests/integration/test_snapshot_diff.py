@@ -204,6 +204,12 @@ def test_screen(app, planted):
     assert page.status_code == 200 and p["no_kk"][p["moved"]] in page.text and p["no_kk"][p["up"]] not in page.text
     menu = client.get("/snapshotdiff/").text
     assert "/snapshotdiff/" in menu
+    # An operator gets the villages of the regency; an OPD officer and Pimpinan their pages too.
+    for username in ("op1807", "opd_dinsos", "pimpinan"):
+        page = session_client(app, username).get(f"/snapshotdiff/?a={p['a']}&b={p['b']}")
+        assert page.status_code == 200, username
+        assert "None" not in page.text and "True" not in page.text, username
+        assert ("Perubahan per desa" in page.text) == (username == "op1807"), username
 
 
 def test_downloads(app, planted):
