@@ -43,7 +43,8 @@ DOMAIN = "|".join((HOUSEHOLDS, ENROLMENTS, PROGRAMS, AGENCIES, TKPK, ZONES, INDI
 # Analysis, maps and GIS endpoints: read-only for every staff role (their rows are scoped in
 # gis/queries.py); accepting a located village is a write (can_accept_location).
 ANALYSIS = ("AnalysisView|AnalysisApi|LocationCheckView|MapView|GeoFeaturesView|GeoTilesView|OgcApiView|GeoExportView|"
-            "Analysis|Overlap|Gaps|Zone membership|Location check|Maps|Village map|Household map")
+            "Analysis|Overlap|Gaps|Zone membership|Location check|Maps|Village map|Household map|"
+            "SnapshotDiffView|SnapshotDiffApi|Snapshot changes")  # changes between snapshots
 ANALYSIS_WRITE = "can_accept_location"
 IMPORTS = "ImportView|Import"  # household / member / enrolment import (app/views/imports.py)
 # Workflows (app/views/workflow.py): who may take which step is decided by the state machines

@@ -47,6 +47,7 @@ def register_views(appbuilder) -> None:
     analysis.register(appbuilder)
     maps.register(appbuilder)
     gis_http.register(appbuilder)
+    from app.views import snapshot_diff; snapshot_diff.register(appbuilder)  # changes between snapshots
 
 
 def register_apis(appbuilder) -> None:
@@ -61,3 +62,4 @@ def register_apis(appbuilder) -> None:
                 AgencyApi, TkpkInstitutionApi, TkpkMemberApi, TkpkDocumentApi, PriorityZoneApi, PovertyIndicatorApi,
                 AnalysisApi):
         appbuilder.add_api(api)
+    from app.api.snapshot_diff import SnapshotDiffApi; appbuilder.add_api(SnapshotDiffApi)  # snapshot diff
