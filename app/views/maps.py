@@ -48,6 +48,18 @@ def _measure_labels() -> list[dict]:
     ]
 
 
+def _targeting_links() -> dict[str, str]:
+    """The village popup's links to the duplicate queue (filtered by the village) and to the
+    changes between targeting snapshots, for the users who may open them."""
+    sm = current_app.appbuilder.sm
+    links = {}
+    if sm.has_access("can_list", "DuplicateView"):
+        links["duplicates"] = url_for("DuplicateView.index")
+    if sm.has_access("can_read", "SnapshotDiffView"):
+        links["snapshotDiff"] = url_for("SnapshotDiffView.page")
+    return links
+
+
 def _labels() -> dict[str, str]:
     """UI strings of the map script, translated on the server."""
     return {
@@ -63,6 +75,8 @@ def _labels() -> dict[str, str]:
         "searchVillage": _("Find a village"), "searchPlaceholder": _("Village name or code"),
         "noVillageFound": _("No village found"),
         "districtPrefix": _("Kec."), "openHouseholdList": _("Households in this village"),
+        "villageDuplicates": _("Duplicates and double aid in this village"),
+        "snapshotChanges": _("Changes between data periods"),
         "noHouseholds": _("No households"), "priorityLevel": _("Priority level"), "basis": _("Basis"),
         "loadingVillages": _("Loading villages…"), "villagesShown": _("{n} villages"),
         "loadFailed": _("The map data could not be loaded ({error})."),
@@ -125,7 +139,7 @@ class MapView(BaseView):
                 "urls": {key: root + path for key, path in GEO_PATHS.items()} | {
                     "householdList": url_for("HouseholdView.list"),
                     "householdShow": url_for("HouseholdView.show", pk=0).rsplit("/", 1)[0] + "/__id__",
-                },
+                } | _targeting_links(),
             },
         }
 

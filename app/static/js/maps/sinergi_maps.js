@@ -387,7 +387,21 @@
         '<div class="sinergi-sub">' + sub + (where ? '<br>' + where : '') + '</div>' +
         '<table><tbody>' + rows.map(function (r) {
           return '<tr><td>' + esc(r[0]) + '</td><td class="num">' + esc(r[1]) + '</td></tr>';
-        }).join('') + '</tbody></table>' + householdListLink(p) + '</div>';
+        }).join('') + '</tbody></table>' + householdListLink(p) + targetingLinks(p) + '</div>';
+    }
+
+    // Duplicates of the village and the changes between snapshots (when the user may open them).
+    function targetingLinks(p) {
+      var links = [];
+      if (cfg.urls.duplicates && p.id !== undefined && p.id !== null) {
+        links.push('<a class="sinergi-village-duplicates" target="_top" href="' +
+          esc(withQuery(cfg.urls.duplicates, { village: p.id })) + '">' + esc(t('villageDuplicates')) + '</a>');
+      }
+      if (cfg.urls.snapshotDiff) {
+        links.push('<a class="sinergi-snapshot-diff" target="_top" href="' + esc(cfg.urls.snapshotDiff) + '">' +
+          esc(t('snapshotChanges')) + '</a>');
+      }
+      return links.length ? '<div class="sinergi-popup-links">' + links.join('<br>') + '</div>' : '';
     }
 
     // Zones: outlines above the villages (clicking inside a zone still reaches the village).
