@@ -162,6 +162,8 @@ class Report:
     requests: dict = field(default_factory=dict)
     note: Optional[dict] = None
     undated_enrolments: int = 0
+    # What changed between the two latest targeting snapshots (None with fewer than two).
+    targeting_changes: Optional[dict] = None
 
     @property
     def is_province(self) -> bool:
@@ -193,6 +195,7 @@ def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year
     report.complaints = _complaints(conn, scope, regency_id, year, period)
     report.requests = _requests(conn, scope, regency_id, year, period)
     report.note = _note(conn, scope, regency_id, year, period)
+    report.targeting_changes = _targeting_changes(conn, scope, regency_id, year)
     if dates is not None:
         report.undated_enrolments = _undated(conn, scope, regency_id, year, dates)
     report.summary = _summary(report)
@@ -410,11 +413,14 @@ def _beneficiary_tables(conn, rows) -> dict:
     return {"desil": desil, "cluster": cluster, "program": program, "total": total}
 
 
-def desil_coverage(conn, scope: Scope, regency_id: Optional[int], year: int,
-                   dates: Optional[tuple[dt.date, dt.date]] = None) -> list[dict]:
-    """Coverage of desil 1-4: per desil households, reached (1+ program), multi_program (2+),
-    programs_3plus and coverage %, then a total row (desil None). The LP2KD report and the
-    dashboard both show it."""
+COVERAGE_DESILS = (1, 2, 3, 4)  # the poorest 40 % (BDT 2015's whole range; DTSEN desil 1-4)
+_COUNTS = ("households", "reached", "multi_program", "programs_3plus")
+
+
+def desil_counts(conn, scope: Scope, regency_id: Optional[int], year: int,
+                 dates: Optional[tuple[dt.date, dt.date]] = None) -> dict[int, dict]:
+    """Per desil (every desil the scoped households have, 1-10): households, reached (1+
+    program), multi_program (2+), programs_3plus."""
     if gq.kept_scope(scope, dates):  # the kept per-village measures (gis/measures.py), summed
         k = gq.kept_rows(conn, VM, year, scope, regency_id)
         query = select(k.c.desil, gq.int_sum(k.c.households).label("households"),
@@ -428,22 +434,37 @@ def desil_coverage(conn, scope: Scope, regency_id: Optional[int], year: int,
                         func.count().filter(counts.c.programs >= 2).label("multi_program"),
                         func.count().filter(counts.c.programs >= 3).label("programs_3plus"))
                  .group_by(counts.c.desil))
-    found = {r["desil"]: dict(r) for r in conn.execute(query).mappings()}
+    return {r["desil"]: dict(r) for r in conn.execute(query).mappings()}
+
+
+def _total(rows) -> dict:
+    total = {k: sum(r[k] for r in rows) for k in _COUNTS}
+    total.update(desil=None, coverage=percent(total["reached"], total["households"], Decimal("0.1")))
+    return total
+
+
+def desil_coverage(conn, scope: Scope, regency_id: Optional[int], year: int,
+                   dates: Optional[tuple[dt.date, dt.date]] = None, found: Optional[dict] = None) -> list[dict]:
+    """Coverage of desil 1-4: per desil households, reached (1+ program), multi_program (2+),
+    programs_3plus and coverage %, then a total row (desil None) of desil 1-4 (DTSEN households
+    of desil 5-10 are not in it). The LP2KD report and the dashboard both show it. ``found``:
+    ``desil_counts`` already read."""
+    if found is None:
+        found = desil_counts(conn, scope, regency_id, year, dates)
     coverage = []
-    for d in (1, 2, 3, 4):
+    for d in COVERAGE_DESILS:
         r = found.get(d, dict(desil=d, households=0, reached=0, multi_program=0, programs_3plus=0))
         coverage.append(dict(r, coverage=percent(r["reached"], r["households"], Decimal("0.1"))))
-    total = {k: sum(r[k] for r in coverage) for k in ("households", "reached", "multi_program", "programs_3plus")}
-    total.update(desil=None, coverage=percent(total["reached"], total["households"], Decimal("0.1")))
-    coverage.append(total)
+    coverage.append(_total(coverage))
     return coverage
 
 
 def _coverage_and_overlap(conn, scope, regency_id, year, dates):
-    """Coverage of desil 1-4 (``desil_coverage``) and overlap (households with 0, 1, 2, 3+
-    programs, and the busiest program pairs)."""
-    coverage = desil_coverage(conn, scope, regency_id, year, dates)
-    total = coverage[-1]
+    """Coverage of desil 1-4 (``desil_coverage``) and overlap (every household, whatever its
+    desil, with 0, 1, 2, 3+ programs, and the busiest program pairs: the analysis screens' rule)."""
+    found = desil_counts(conn, scope, regency_id, year, dates)
+    coverage = desil_coverage(conn, scope, regency_id, year, dates, found)
+    total = _total(list(found.values()))
 
     distribution = [
         dict(programs="0", households=total["households"] - total["reached"]),
@@ -460,7 +481,7 @@ def _coverage_and_overlap(conn, scope, regency_id, year, dates):
                    key=lambda r: (-r["households"], r["code_a"], r["code_b"]))
     top = [dict(r, name_a=names.get(r["program_a"]), name_b=names.get(r["program_b"])) for r in pairs[:TOP_PAIRS]]
     diagonal = {r["program_a"]: r["households"] for r in matrix if r["program_a"] == r["program_b"]}
-    overlap = {"distribution": distribution, "households": total["households"],
+    overlap = {"distribution": distribution, "households": total["households"], "reached": total["reached"],
                "multi_program": total["multi_program"], "pairs": top, "pair_count": len(pairs),
                "program_households": diagonal}
     return coverage, overlap
@@ -554,6 +575,20 @@ def _note(conn, scope, regency_id, year, period) -> Optional[dict]:
                        .where(_note_area(regency_id), Lp2kdNote.year == year, Lp2kdNote.period == period,
                               in_scope(Lp2kdNote, scope))).mappings().first()
     return dict(row) if row else None
+
+
+def _targeting_changes(conn, scope, regency_id, year) -> Optional[dict]:
+    """The changes between the two latest targeting snapshots (app/services/snapshot_diff.py):
+    the summary and the counts per regency (province) or per village (a regency)."""
+    from app.services import snapshot_diff
+
+    pair = snapshot_diff.choose_pair(conn, None, None)
+    if pair is None:
+        return None
+    per_area = snapshot_diff.counts_by_regency if regency_id is None else snapshot_diff.counts_by_village
+    return {"a": pair.a.label, "b": pair.b.label, "sources_differ": pair.sources_differ,
+            "summary": snapshot_diff.summary(conn, pair, scope, regency_id, year),
+            "by_area": per_area(conn, pair, scope, regency_id, year)}
 
 
 def _undated(conn, scope, regency_id, year, dates) -> int:

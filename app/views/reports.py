@@ -89,6 +89,40 @@ def _period_title(report: lp2kd.Report) -> str:
     return f"{PERIOD_LABELS[report.period]} {report.year}"
 
 
+def _targeting_changes_section(report: lp2kd.Report) -> Section:
+    """What changed between the two latest targeting snapshots, as the screen "Perubahan antar
+    periode data" counts it (app/services/snapshot_diff.py)."""
+    from app.snapshot_diff_answers import REGENCY_COLUMNS, VILLAGE_COLUMNS
+
+    section = Section("targeting_changes", _("Changes in the targeting data"), sheet=_("Targeting data changes"))
+    t = report.targeting_changes
+    if t is None:
+        section.notes.append(_("Fewer than two targeting data snapshots are loaded: nothing to compare yet."))
+        return section
+    s = t["summary"]
+    section.tables.append(Table("changes_total", f"{t['a']} → {t['b']}", [], pairs=True, rows=[
+        (_("Households in the older snapshot"), s["households_a"], "int"),
+        (_("Households in the newer snapshot"), s["households_b"], "int"),
+        (_("Entered"), s["entered"], "int"), (_("Left"), s["left"], "int"),
+        (_("Desil up"), s["desil_up"], "int"), (_("Desil down"), s["desil_down"], "int"),
+        (_("Moved to another village"), s["moved"], "int"),
+        (_("Households with members added"), s["members_added"], "int"),
+        (_("Households with members removed"), s["members_removed"], "int")]))
+    section.tables.append(Table(
+        "changes_areas", _("Changes per regency") if report.is_province else _("Changes per village"),
+        REGENCY_COLUMNS if report.is_province else VILLAGE_COLUMNS, t["by_area"], html_limit=HTML_VILLAGE_ROWS,
+        empty=_("No household changed."),
+        # The page is narrower than the workbook: the member columns get short labels.
+        html_columns=[c for c in (REGENCY_COLUMNS if report.is_province else VILLAGE_COLUMNS)
+                      if c.key not in ("members_added", "members_removed", "district_name")]
+        + [Column("members_added", _("Members added"), "int"), Column("members_removed", _("Members removed"), "int")]))
+    if t["sources_differ"]:
+        section.notes.append(_("The two snapshots come from different sources (BDT 2015: desil 1–4, DTSEN: "
+                               "desil 1–10): desil up and down compare the numbers as they are."))
+    section.notes.append(_("A household can count in several columns (moved and desil up)."))
+    return section
+
+
 def sections(report: lp2kd.Report) -> list[Section]:
     """The report as numbered sections, in order; each becomes a part of the page and one
     sheet of the workbook."""
@@ -277,6 +311,8 @@ def sections(report: lp2kd.Report) -> list[Section]:
     zones.notes.append(_("Villages: more than 1 % of the village's area inside the zone; households and gaps "
                          "counted in this report's area only."))
     out.append(zones)
+
+    out.append(_targeting_changes_section(report))
 
     c, r = report.complaints, report.requests
     workflow = Section("complaints", _("Complaints and data update requests"), sheet=_("Complaints and requests"))

@@ -118,10 +118,12 @@ def village(app):
 
 
 def make_household(app, village, with_point: bool = True) -> int:
+    """A household as the BDT 2015 load left it (its snapshot: BDT 2015, as every imported one)."""
     return sql(app, """INSERT INTO household (no_kk, head_nik, head_name, village_id, desil, member_count, location,
-                                              source)
+                                              source, snapshot_id)
                        VALUES (:kk, :nik, 'Kepala Audit', :v, 2, 3,
-                               CASE WHEN :p THEN ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, 'BDT') RETURNING id""",
+                               CASE WHEN :p THEN ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, 'BDT',
+                               (SELECT id FROM targeting_snapshot WHERE source = 'BDT 2015')) RETURNING id""",
                kk=new_kk(), nik=new_nik(), v=village[0], p=with_point, x=round(village[2], 6),
                y=round(village[3], 6))[0][0]
 

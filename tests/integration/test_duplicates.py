@@ -316,7 +316,7 @@ def test_counts_by_village_follow_the_scope(app, planted):
 def test_exclusion_rules_screen_is_for_admin_and_bappeda(app, client, planted):
     login(client, "bappeda")
     r = client.get("/programexclusionruleview/list/")
-    assert r.status_code == 200 and "dua program perumahan" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "dua program perumahan" in r.get_data(as_text=True).lower()
     r = client.post("/programexclusionruleview/add", data={"synergy_type_a": "h", "synergy_type_b": "c",
                                                            "note": "uji"})
     assert r.status_code == 302, r.get_data(as_text=True)[:1000]

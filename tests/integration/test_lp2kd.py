@@ -373,7 +373,8 @@ def test_the_year_equals_the_analysis_answers(app, raw, reports, username, area)
         gap_villages = queries.gaps_by_village(conn, YEAR, scope, 1, regency_id)
         gap_zones = {r["zone_id"]: r["gap_households"] for r in queries.gaps_by_zone(conn, YEAR, scope, 1, regency_id)}
         db.session.rollback()
-    total = report.coverage[-1]
+    # Overlap counts every household (DTSEN desil 5-10 too), as the analysis screens do.
+    total = report.overlap
     assert total["households"] == sum(r["households"] for r in regencies)
     assert total["reached"] == sum(r["reached"] for r in regencies)
     assert total["multi_program"] == sum(r["multi_program"] for r in regencies)
@@ -490,7 +491,7 @@ def test_the_sheet_names_are_whole_in_indonesian(app, reports):
     with app.test_request_context(), force_locale("id"):
         expected = [f"{i}. {section.sheet or section.title}" for i, section in enumerate(sections(reports("bappeda", None, "s1")), 1)]
     assert names == expected
-    assert "11. Masalah dan Tindak Lanjut" in names
+    assert "12. Masalah dan Tindak Lanjut" in names and "10. Perubahan data sasaran" in names
 
 
 def test_the_workbook_has_one_sheet_per_section(app, reports, artifacts):
@@ -506,7 +507,7 @@ def test_the_workbook_has_one_sheet_per_section(app, reports, artifacts):
     report = reports("bappeda", None, "s1")
     with app.test_request_context():
         expected_sections = sections(report)
-    assert len(book.sheetnames) == len(expected_sections) == 11
+    assert len(book.sheetnames) == len(expected_sections) == 12
     assert all(name.startswith(f"{i}. ") for i, name in enumerate(book.sheetnames, 1)), book.sheetnames
 
     # the summary: labels in column A, typed values in column B, in the order of the page
@@ -671,3 +672,38 @@ def test_the_service_refuses_a_note_outside_the_scope(app, raw, clean_notes):
             db.session.rollback()
         assert db.session.execute(text("SELECT count(*) FROM lp2kd_note WHERE period = 's2' AND year = :y"),
                                   {"y": YEAR}).scalar() == 0
+
+
+def test_the_report_counts_the_changes_between_the_two_latest_snapshots(reports, module_engine, raw):
+    """Section "Perubahan data sasaran": DTSEN 2025-Q3 → 2025-Q4 of the demo, counted here from
+    the snapshot rows: entered, left, desil up/down, moved — for the province (per regency) and
+    for Lampung Timur (per village, as its operator sees it)."""
+    from app.views.reports import sections
+
+    def expected(regency_code=None):
+        where = "" if regency_code is None else "WHERE r.code = :rc"
+        row = rows(module_engine, f"""
+            WITH a AS (SELECT s.* FROM household_snapshot s JOIN targeting_snapshot t ON t.id = s.snapshot_id
+                        WHERE t.period = '2025-Q3'),
+                 b AS (SELECT s.* FROM household_snapshot s JOIN targeting_snapshot t ON t.id = s.snapshot_id
+                        WHERE t.period = '2025-Q4'),
+                 d AS (SELECT COALESCE(b.household_id, a.household_id) AS id, a.desil AS da, b.desil AS db,
+                              a.village_id AS va, b.village_id AS vb
+                         FROM a FULL JOIN b ON a.household_id = b.household_id)
+            SELECT count(*) FILTER (WHERE da IS NULL), count(*) FILTER (WHERE db IS NULL),
+                   count(*) FILTER (WHERE db > da), count(*) FILTER (WHERE db < da), count(*) FILTER (WHERE vb <> va)
+              FROM d JOIN household h ON h.id = d.id JOIN village v ON v.id = h.village_id
+              JOIN district di ON di.id = v.district_id JOIN regency r ON r.id = di.regency_id {where}""",
+                   rc=regency_code)[0]
+        return dict(zip(("entered", "left", "desil_up", "desil_down", "moved"), row))
+
+    for username, area in (("bappeda", None), ("op1807", OWN)):
+        report = reports(username, area, "tahunan")
+        changes = report.targeting_changes
+        assert (changes["a"], changes["b"]) == ("DTSEN 2025-Q3", "DTSEN 2025-Q4")
+        got = {k: changes["summary"][k] for k in ("entered", "left", "desil_up", "desil_down", "moved")}
+        assert got == expected(area), username
+        assert sum(r["entered"] for r in changes["by_area"]) == got["entered"]
+        section = next(s for s in sections(report) if s.key == "targeting_changes")
+        assert section.tables[0].title == "DTSEN 2025-Q3 → DTSEN 2025-Q4"
+        assert section.tables[1].rows == changes["by_area"]
