@@ -674,7 +674,7 @@ def test_the_service_refuses_a_note_outside_the_scope(app, raw, clean_notes):
                                   {"y": YEAR}).scalar() == 0
 
 
-def test_the_report_counts_the_changes_between_the_two_latest_snapshots(reports, module_engine, raw):
+def test_the_report_counts_the_changes_between_the_two_latest_snapshots(app, reports, module_engine, raw):
     """Section "Perubahan data sasaran": DTSEN 2025-Q3 → 2025-Q4 of the demo, counted here from
     the snapshot rows: entered, left, desil up/down, moved — for the province (per regency) and
     for Lampung Timur (per village, as its operator sees it)."""
@@ -704,6 +704,7 @@ def test_the_report_counts_the_changes_between_the_two_latest_snapshots(reports,
         got = {k: changes["summary"][k] for k in ("entered", "left", "desil_up", "desil_down", "moved")}
         assert got == expected(area), username
         assert sum(r["entered"] for r in changes["by_area"]) == got["entered"]
-        section = next(s for s in sections(report) if s.key == "targeting_changes")
+        with app.test_request_context():
+            section = next(s for s in sections(report) if s.key == "targeting_changes")
         assert section.tables[0].title == "DTSEN 2025-Q3 → DTSEN 2025-Q4"
         assert section.tables[1].rows == changes["by_area"]
