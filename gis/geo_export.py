@@ -92,6 +92,7 @@ VILLAGE_FIELDS = (
     ("kode_desa", "str"), ("nama_desa", "str"), ("jenis", "str"), ("kode_kec", "str"), ("kecamatan", "str"),
     ("kode_kab", "str"), ("kabupaten", "str"), ("tahun", "int"), ("desil_maks", "int"),
     ("jml_rt", "int"), ("desil1", "int"), ("desil2", "int"), ("desil3", "int"), ("desil4", "int"),
+    ("desil5_10", "int"),  # DTSEN ranks desil 1-10: the households above the poorest 40 %
     ("penerima", "int"), ("cakupan_pct", "float"), ("tanpa_program", "int"), ("prog_1", "int"), ("prog_2", "int"),
     ("prog_3plus", "int"), ("tumpang_tindih", "int"), ("belum_jangkau", "int"), ("di_zona", "bool"),
     ("nama_zona", "str"),
@@ -168,7 +169,7 @@ def village_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
     (``_program_counts``, ``_gap_households``), so jml_rt/desil1/penerima/cakupan_pct/
     tumpang_tindih/belum_jangkau equal its households/desil1/reached/coverage/
     multi_program/gaps; villages without scoped households get 0 (cakupan_pct NULL). The
-    other fields: desil2..4, tanpa_program/prog_1/prog_2/prog_3plus (0, 1, 2, 3+ counted
+    other fields: desil2..4, desil5_10 (DTSEN households above desil 4), tanpa_program/prog_1/prog_2/prog_3plus (0, 1, 2, 3+ counted
     programs in the year, as ``village_overlap``), di_zona/nama_zona (the scoped zones of
     the year holding more than half of the village's area: the rule ``_in_zone_households``
     uses for households without a point). Indexes: those of village_measures, and
@@ -177,6 +178,7 @@ def village_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
     programs = counts.c.programs
     per_village = (select(counts.c.village_id, func.count().label("households"),
                           *[func.count().filter(counts.c.desil == d).label(f"desil{d}") for d in (1, 2, 3, 4)],
+                          func.count().filter(counts.c.desil >= 5).label("desil5_10"),
                           func.count().filter(programs == 0).label("programs_0"),
                           func.count().filter(programs == 1).label("programs_1"),
                           func.count().filter(programs == 2).label("programs_2"),
@@ -206,6 +208,7 @@ def village_query(scope: Scope, sel: Selection, geometry: str = "wkb"):
         cast(sel.year, Integer).label("tahun"), cast(sel.k, Integer).label("desil_maks"),
         households.label("jml_rt"),
         *[n(per_village.c[f"desil{d}"]).label(f"desil{d}") for d in (1, 2, 3, 4)],
+        n(per_village.c["desil5_10"]).label("desil5_10"),
         reached.label("penerima"),
         # village_measures: round(100.0 * reached / households, 1); NULL without households
         cast(func.round(cast(100.0 * reached / func.nullif(households, 0), Numeric), 1), Float)

@@ -29,7 +29,7 @@ GPKG = "/gis/export/sinergi.gpkg"
 VILLAGES = "/gis/export/villages.geojson"
 ZONES = "/gis/export/zones.geojson"
 SAFE_DISPOSITION = re.compile(r'^attachment; filename="?[A-Za-z0-9][A-Za-z0-9._-]*\.(gpkg|geojson)"?$')
-INT_FIELDS = ("tahun", "desil_maks", "jml_rt", "desil1", "desil2", "desil3", "desil4", "penerima", "tanpa_program",
+INT_FIELDS = ("tahun", "desil_maks", "jml_rt", "desil1", "desil2", "desil3", "desil4", "desil5_10", "penerima", "tanpa_program",
               "prog_1", "prog_2", "prog_3plus", "tumpang_tindih", "belum_jangkau")
 TEXT_FIELDS = ("kode_desa", "nama_desa", "jenis", "kode_kec", "kecamatan", "kode_kab", "kabupaten", "nama_zona")
 
@@ -144,7 +144,7 @@ def assert_counts_match(columns: dict, expected: dict[str, dict]) -> None:
         assert got == {"jml_rt": m["households"], "desil1": m["desil1"], "penerima": m["reached"],
                        "tumpang_tindih": m["multi_program"], "belum_jangkau": m["gaps"]}, code
         assert columns["cakupan_pct"][i] == pytest.approx(float(m["coverage"])), code
-        desils = sum(int(columns[f"desil{d}"][i]) for d in (1, 2, 3, 4))
+        desils = sum(int(columns[f"desil{d}"][i]) for d in (1, 2, 3, 4)) + int(columns["desil5_10"][i])
         programs = sum(int(columns[f][i]) for f in ("tanpa_program", "prog_1", "prog_2", "prog_3plus"))
         assert desils == programs == m["households"], code
 
