@@ -82,7 +82,8 @@ def write_csv(path: Path, rows: list[dict], header=HEADER, sep=",", encoding="ut
 
 
 def state(engine) -> dict:
-    """Row counts and a checksum of every household, member and enrolment row, and the audit trail."""
+    """Row counts and a checksum of every household, member, enrolment and snapshot row, the
+    snapshots, and the audit trail."""
     with engine.connect() as conn:
         return dict(conn.execute(text("""
             SELECT 'household', count(*)::text || ':' || coalesce(md5(string_agg(h::text, '|' ORDER BY h.id)), '')
@@ -91,6 +92,9 @@ def state(engine) -> dict:
               FROM household_member m
             UNION ALL SELECT 'enrolment', count(*)::text || ':' || coalesce(md5(string_agg(e::text, '|' ORDER BY e.id)), '')
               FROM enrolment e
+            UNION ALL SELECT 'household_snapshot', count(*)::text || ':' || coalesce(md5(string_agg(
+                s::text, '|' ORDER BY s.snapshot_id, s.household_id)), '') FROM household_snapshot s
+            UNION ALL SELECT 'targeting_snapshot', count(*)::text FROM targeting_snapshot
             UNION ALL SELECT 'audit', count(*)::text FROM audit_log
             UNION ALL SELECT 'trigger', tgenabled::text FROM pg_trigger WHERE tgname = 'household_locate'
         """)).all())
@@ -302,11 +306,13 @@ def test_sql_id_rules_agree_with_the_validation_module(app, engine):
 
 @pytest.fixture()
 def mixed_file(app, engine, places, tmp_path):
-    """40 new households and 10 updates of existing demo households of Lampung Timur."""
+    """40 new households and 10 updates of existing demo households of Lampung Timur (whose latest
+    data is BDT 2015: a BDT file does not overwrite what a newer DTSEN quarter says)."""
     with engine.connect() as conn:
         existing = conn.execute(text("""
             SELECT h.no_kk, h.head_nik, v.code FROM household h JOIN village v ON v.id = h.village_id
-             WHERE v.code LIKE '18.07.%' ORDER BY h.id LIMIT 10""")).all()
+              JOIN targeting_snapshot t ON t.id = h.snapshot_id
+             WHERE v.code LIKE '18.07.%' AND t.source = 'BDT 2015' ORDER BY h.id LIMIT 10""")).all()
     rows = [household_row(places["timur"]) for _ in range(40)]
     rows += [household_row(None, no_kk=kk, nik_kepala=head, kode_desa=code, nama_kepala="Nama Diubah", desil="2")
              for kk, head, code in existing]
