@@ -192,16 +192,16 @@ def test_each_export_is_logged_and_the_log_is_for_admin_and_bappeda(app, bappeda
 
 @pytest.mark.skipif(not HAVE_LAMPUNG, reason=NO_LAMPUNG_REASON)
 def test_round_trip_households_and_members_into_an_empty_database(bappeda, engine, tmp_path):
-    """Export the desil-1 households of the BDT (the demo seed's source; other tests add
-    households with deliberately wrong numbers that the import rightly refuses) and all
+    """Export the desil-1 households whose latest data is DTSEN (most of the demo's; other tests
+    add households with deliberately wrong numbers that the import rightly refuses) and all
     members -> import both files into an empty database (schema, areas, nothing else) with
-    the CLI -> the same rows."""
-    households = bappeda.get("/householdview/export/?format=csv&_flt_0_desil=1&_flt_3_source=BDT%202015")
+    the CLI, as a DTSEN quarter -> the same rows."""
+    households = bappeda.get("/householdview/export/?format=csv&_flt_0_desil=1&_flt_3_source=DTSEN")
     members = bappeda.get("/householdmemberview/export/?format=xlsx")
     (tmp_path / "rt.csv").write_bytes(households.get_data())
     (tmp_path / "art.xlsx").write_bytes(members.get_data())
     exported = len(read_csv(households))
-    assert exported == count(engine, "SELECT count(*) FROM household WHERE desil = 1 AND source = 'BDT 2015'") > 1000
+    assert exported == count(engine, "SELECT count(*) FROM household WHERE desil = 1 AND source = 'DTSEN'") > 1000
 
     name = f"sinergi_test_rt_{secrets.token_hex(4)}"
     url = make_url(TEST_URL).set(database=name).render_as_string(hide_password=False)
@@ -215,7 +215,8 @@ def test_round_trip_households_and_members_into_an_empty_database(bappeda, engin
         env = {"DATABASE_URL": url}
         for args in (("db", "upgrade"), ("sinergi", "init"), ("areas", "load-demo")):
             flask_cli(*args, env=env, check=True)
-        result = flask_cli("households", "import", str(tmp_path / "rt.csv"), env=env)
+        result = flask_cli("households", "import", str(tmp_path / "rt.csv"), "--source", "DTSEN", "--period", "2025-Q4",
+                           env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         # the members file holds every member; those of households not exported are reported and
         # stop the import, so import the members of the exported households only
@@ -235,10 +236,10 @@ def test_round_trip_households_and_members_into_an_empty_database(bappeda, engin
                                   h.member_count, ST_AsEWKT(h.location), h.source, h.location_status, lv.code
                              FROM household h JOIN village v ON v.id = h.village_id
                              LEFT JOIN village lv ON lv.id = h.located_village_id
-                            WHERE h.desil = 1 AND h.source = 'BDT 2015' ORDER BY h.no_kk"""
+                            WHERE h.desil = 1 AND h.source = 'DTSEN' ORDER BY h.no_kk"""
         member_sql = """SELECT h.no_kk, m.nik, m.name, m.sex, m.birth_date, m.relationship_to_head
                           FROM household_member m JOIN household h ON h.id = m.household_id
-                         WHERE h.desil = 1 AND h.source = 'BDT 2015' ORDER BY m.nik, h.no_kk, m.name"""
+                         WHERE h.desil = 1 AND h.source = 'DTSEN' ORDER BY m.nik, h.no_kk, m.name"""
         with engine.connect() as a, empty.connect() as b:
             original, imported = a.execute(text(household_sql)).all(), b.execute(text(household_sql)).all()
             assert len(imported) == exported and imported == original
