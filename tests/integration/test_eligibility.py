@@ -81,7 +81,11 @@ def planted(app):
             VALUES (:c, :n, 1, 'f', :a, 'kabupaten', :y, 0, 0, 1, :hi, :src, 'berjalan') RETURNING id""",
             c=f"SASARAN-{code}-{RUN}", n=f"Program Sasaran {code}", a=agency, y=YEAR, hi=high, src=source)[0][0]
         sql(app, "INSERT INTO program_regency (program_id, regency_id) VALUES (:p, :r)", p=programs[code], r=regency)
-    return {"households": households, "programs": programs, "village": village, "regency": regency}
+    yield {"households": households, "programs": programs, "village": village, "regency": regency}
+    # Leave the demo as it was: a program year 2031 would become every later module's default year.
+    sql(app, "DELETE FROM enrolment WHERE program_id = ANY(:p)", p=list(programs.values()))
+    sql(app, "DELETE FROM program WHERE id = ANY(:p)", p=list(programs.values()))
+    sql(app, "DELETE FROM household WHERE id = ANY(:h)", h=list(households.values()))
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,47 @@ desil outside the source's range, a row of another source or period, a period in
 are refused with row-level messages and nothing written."""
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 from sqlalchemy import text
 
 from app.services.household_import import SnapshotTarget, run_import, snapshot_target
 from tests.conftest import needs_lampung, session_client
-from tests.integration.test_household_import import household_row, new_kk, nik, places, write_csv  # noqa: F401
+from tests.integration.test_household_import import nik, write_csv
+
+_serial = itertools.count(1)
+_DAY = random.Random().randrange(2, 29)  # per run, as test_household_import's numbers
+
+
+def new_kk() -> str:
+    """A No KK no demo household has (issued in November 2000; test_household_import uses December)."""
+    return f"180701{_DAY:02d}1100{next(_serial):04d}"
+
+
+def household_row(place=None, **over) -> dict:
+    row = {"no_kk": new_kk(), "nik_kepala": nik(), "nama_kepala": "Suparman Uji", "alamat": "Dusun I", "rt": "1",
+           "rw": "2", "kode_desa": place["code"] if place else "", "desil": "1", "jumlah_anggota": "4",
+           "lintang": f"{place['lat']:.6f}" if place else "", "bujur": f"{place['lon']:.6f}" if place else ""}
+    row.update(over)
+    return row
+
+
+@pytest.fixture(scope="module")
+def places(app):
+    """A Lampung Timur village with a point well inside it."""
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as conn:
+        row = conn.execute(text("""
+            SELECT v.id, v.code, ST_X(p) AS lon, ST_Y(p) AS lat
+              FROM village v JOIN district d ON d.id = v.district_id JOIN regency r ON r.id = d.regency_id,
+                   LATERAL (SELECT ST_PointOnSurface(ST_Buffer(v.geom, -0.002)) AS p) s
+             WHERE r.code = '18.07' AND NOT ST_IsEmpty(ST_Buffer(v.geom, -0.002)) ORDER BY v.code LIMIT 1""")).mappings().one()
+    return {"timur": dict(row)}
 
 DTSEN_HEADER = ["NOKK", "NIK_KEPALA_KELUARGA", "NAMA_KEPALA_KELUARGA", "KODE_WILAYAH", "DESIL_NASIONAL", "JUMLAH_ART",
                 "ALAMAT", "SUMBER_DATA", "PERIODE"]
