@@ -58,6 +58,7 @@ def test_upload_report_fix_commit_and_see_the_households(page, artifacts, engine
     assert "Kabupaten Lampung Timur" in page.inner_text("#import-form")
     page.screenshot(path=str(artifacts / "import_upload.png"), full_page=True)
 
+    page.select_option("#snapshot_source", "BDT 2015")  # the form offers DTSEN first (today's data)
     page.set_input_files("#file", str(_file(tmp_path / "rumah-tangga.csv", bad)))
     page.click("#import-submit")
     page.wait_for_selector("#import-result", timeout=60_000)
@@ -80,6 +81,7 @@ def test_upload_report_fix_commit_and_see_the_households(page, artifacts, engine
 
     # Fixed: checked clean, then committed.
     page.goto("/imports/")
+    page.select_option("#snapshot_source", "BDT 2015")
     page.set_input_files("#file", str(_file(tmp_path / "rumah-tangga.csv", rows)))
     page.click("#import-submit")
     page.wait_for_selector("#import-ok", timeout=60_000)
