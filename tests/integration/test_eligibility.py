@@ -83,8 +83,9 @@ def planted(app):
         sql(app, "INSERT INTO program_regency (program_id, regency_id) VALUES (:p, :r)", p=programs[code], r=regency)
     yield {"households": households, "programs": programs, "village": village, "regency": regency}
     # Leave the demo as it was: a program year 2031 would become every later module's default year.
-    sql(app, "DELETE FROM enrolment WHERE program_id = ANY(:p)", p=list(programs.values()))
-    sql(app, "DELETE FROM program WHERE id = ANY(:p)", p=list(programs.values()))
+    # (the programs the form and API tests make are of that year too)
+    sql(app, "DELETE FROM enrolment WHERE year = :y", y=YEAR)
+    sql(app, "DELETE FROM program WHERE fiscal_year = :y", y=YEAR)
     sql(app, "DELETE FROM household WHERE id = ANY(:h)", h=list(households.values()))
 
 
