@@ -378,16 +378,32 @@ def answer_rows(name: str, conn: Connection, scope: Scope, filters: Filters):
     return ANSWERS[name].rows(conn, scope, filters)
 
 
+def _check_format(fmt: str, formats) -> str:
+    if fmt not in formats:
+        raise FilterError(gettext("format must be one of %(values)s, not \"%(value)s\"",
+                                  values=", ".join(formats), value=fmt[:20]))
+    return fmt
+
+
+def response_format(args) -> str:
+    """The ``format`` argument of an analysis API call: json (default), csv or xlsx; FilterError else."""
+    return _check_format(args.get("format") or "json", ("json",) + tuple(exports.FORMATS))
+
+
+def download_separator(fmt: str, sep_arg: Optional[str]) -> str:
+    """The CSV separator of a download in ``fmt`` (csv / xlsx); FilterError for an unknown
+    format or separator."""
+    _check_format(fmt, exports.FORMATS)
+    try:
+        return exports.separator(sep_arg)
+    except ValueError:
+        raise FilterError(gettext("sep must be \",\" or \";\", not \"%(value)s\"", value=(sep_arg or "")[:20]))
+
+
 def export_answer(name: str, fmt: str, filters: Filters, sep_arg: Optional[str] = None):
     """A CSV / XLSX download of one answer for the current user (scoped) and filters.
     Raises FilterError for an unknown format or separator."""
-    if fmt not in exports.FORMATS:
-        raise FilterError(gettext("format must be one of %(values)s, not \"%(value)s\"",
-                                  values=", ".join(exports.FORMATS), value=fmt[:20]))
-    try:
-        sep = exports.separator(sep_arg)
-    except ValueError:
-        raise FilterError(gettext("sep must be \",\" or \";\", not \"%(value)s\"", value=sep_arg[:20]))
+    sep = download_separator(fmt, sep_arg)
     answer = ANSWERS[name]
     scope = current_scope()
     conn = guarded_connection()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from app import exports
-from app.analysis_answers import FilterError, Filters, _int_arg, parse_filters
+from app.analysis_answers import Filters, _int_arg, download_separator, parse_filters
 from app.exports import Column
 from app.models.programs import Program
 from app.security import scope as scope_mod
@@ -140,13 +140,7 @@ def columns(table: str, kind: Optional[str] = None) -> list[Column]:
 def export_table(table: str, fmt: str, params: Params, sep_arg: Optional[str] = None):
     """A CSV / XLSX download of one table for the current user. The household list streams
     from a connection of its own (every changed household, constant memory)."""
-    if fmt not in exports.FORMATS:
-        raise FilterError(gettext("format must be one of %(values)s, not \"%(value)s\"",
-                                  values=", ".join(exports.FORMATS), value=fmt[:20]))
-    try:
-        sep = exports.separator(sep_arg)
-    except ValueError:
-        raise FilterError(gettext("sep must be \",\" or \";\", not \"%(value)s\"", value=(sep_arg or "")[:20]))
+    sep = download_separator(fmt, sep_arg)
     scope = current_scope()
     from app.query_guard import guarded_connection
 

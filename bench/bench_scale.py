@@ -79,9 +79,12 @@ def database_state(name: str) -> tuple[str, str]:
 # No KK / NIK are unique by construction:
 #   No KK = kecamatan (6) + ddmm + '16' (issued 2016, after every demo No KK) + i % 10000,
 #           the day and month from i / 10000;
-#   NIK   = kecamatan (6) + birth ddmmyy (day + 40 for women) + serial, the serial
-#           1000 + 3000 * j + id % 3000 for the j-th listed member (demo serials stay below 1000)
-#           and the birth date a bijection of id / 3000 inside the member's 20-year window.
+#   NIK   = kecamatan (6) + birth ddmmyy (day + 40 for women) + serial, the serial numbering
+#           the people of one kecamatan, birth date and sex from 1000 up (demo serials stay
+#           below 1000), as Dukcapil numbers them. The birth date is any day of the member's
+#           20-year window (a hash of id and j); 3 % carry 1 July, the placeholder registers
+#           use for an unknown day, so a village holds a realistic number of shared birth
+#           dates (the duplicates scan compares the people of one village and birth date).
 HOUSEHOLDS_SQL = """
 CREATE TEMP TABLE vplan ON COMMIT DROP AS
 WITH w AS (
@@ -120,14 +123,18 @@ SELECT b.id AS household_id, j, b.kec,
             WHEN j = 1 THEN CASE WHEN b.r_sex < 14 THEN 'L' ELSE 'P' END
             ELSE CASE WHEN (b.r_name >> 3) %% 2 = 0 THEN 'L' ELSE 'P' END END AS sex,
        (CASE j WHEN 0 THEN date '1950-01-01' WHEN 1 THEN date '1953-01-01' ELSE date '1985-01-01' END
-        + ((b.id / 3000) * 37 %% 1040)::int * 7) AS birth_date,
-       1000 + 3000 * j + b.id %% 3000 AS serial,
+        + CASE WHEN (hashint8(b.id * 4 + j) & 2147483647) %% 100 < 3
+               THEN ((hashint8(b.id * 4 + j) & 2147483647) %% 20) * 365 + 181
+               ELSE ((hashint8(b.id * 4 + j) >> 8) & 2147483647) %% 7300 END::int) AS birth_date,
        b.r_name >> (4 * j) AS r_name
   FROM bh b
  CROSS JOIN LATERAL generate_series(0, least(
        CASE WHEN b.r_size < 6 THEN 1 WHEN b.r_size < 18 THEN 2 ELSE 3 END, 3) - 1) j;
 
-ALTER TABLE bm ADD COLUMN nik text, ADD COLUMN name text;
+ALTER TABLE bm ADD COLUMN nik text, ADD COLUMN name text, ADD COLUMN serial int;
+UPDATE bm SET serial = n.serial
+  FROM (SELECT household_id, j, 999 + row_number() OVER (PARTITION BY kec, birth_date, sex) AS serial FROM bm) n
+ WHERE n.household_id = bm.household_id AND n.j = bm.j;
 UPDATE bm SET
     nik = kec || to_char(extract(day FROM birth_date)::int + CASE WHEN sex = 'P' THEN 40 ELSE 0 END, 'FM00')
               || to_char(birth_date, 'MMYY') || to_char(serial, 'FM0000'),
@@ -243,10 +250,17 @@ def build_database(name: str, households: int, env: dict) -> dict:
         conn.commit()
         timings["households, members, enrolments (SQL)"] = time.monotonic() - t
 
+    engine = create_engine(url.render_as_string(hide_password=False))
+    t = time.monotonic()
+    with engine.begin() as conn:
+        conn.execute(text("SET work_mem = '256MB'"))
+        snapshots = targeting_snapshots(conn)
+    print(f"  targeting snapshots: {snapshots}", flush=True)
+    timings["targeting snapshots (BDT 2015, DTSEN 2025-Q3/Q4)"] = time.monotonic() - t
+
     # The app's set-based geolocation, as the import runs it: confirms the located villages
     # written above (it rewrites only the rows whose answer differs).
     t = time.monotonic()
-    engine = create_engine(url.render_as_string(hide_password=False))
     from gis.queries import locate_households
     with engine.begin() as conn:
         conn.execute(text("SET work_mem = '256MB'"))
@@ -257,6 +271,7 @@ def build_database(name: str, households: int, env: dict) -> dict:
         conn.execute(text("VACUUM ANALYZE household"))
         conn.execute(text("VACUUM ANALYZE household_member"))
         conn.execute(text("VACUUM ANALYZE enrolment"))
+        conn.execute(text("VACUUM ANALYZE household_snapshot"))
         counts = dict(conn.execute(text(
             "SELECT 'household', count(*) FROM household UNION ALL SELECT 'household_member', count(*) "
             "FROM household_member UNION ALL SELECT 'enrolment', count(*) FROM enrolment")).all())
@@ -267,7 +282,58 @@ def build_database(name: str, households: int, env: dict) -> dict:
     t = time.monotonic()
     flask(env, "gis", "measures")  # the kept per-village figures, as the import worker leaves them
     timings["flask gis measures"] = time.monotonic() - t
+    t = time.monotonic()
+    flask(env, "duplicates", "scan")  # the review queue's candidates, as the scan button leaves them
+    timings["flask duplicates scan"] = time.monotonic() - t
     return {"timings": timings, "counts": counts, "location_status": statuses}
+
+
+def targeting_snapshots(conn) -> dict:
+    """The demo's targeting snapshots again, over every household: BDT 2015 for the generated
+    ones, then DTSEN 2025-Q3 and 2025-Q4 rebuilt by the demo seed's rules (seeds/demo_snapshots.py:
+    left, entered, desil up / down, moved, newborns), and each household carrying its latest."""
+    from sqlalchemy import text
+
+    from seeds.demo_snapshots import seed_snapshots
+
+    bdt = conn.execute(text("SELECT id FROM targeting_snapshot WHERE source = 'BDT 2015'")).scalar_one()
+    conn.execute(text("""UPDATE household h SET snapshot_id = s.snapshot_id, desil = s.desil, village_id = s.village_id,
+                                location = s.location, member_count = s.member_count
+                           FROM household_snapshot s
+                          WHERE s.snapshot_id = :b AND s.household_id = h.id AND h.snapshot_id <> :b"""), {"b": bdt})
+    conn.execute(text("DELETE FROM targeting_snapshot WHERE source = 'DTSEN'"))
+    # One PL/pgSQL call per moved row otherwise: locate_households below does them set-based.
+    conn.execute(text("ALTER TABLE household DISABLE TRIGGER household_locate"))
+    written = seed_snapshots(conn)
+    conn.execute(text("ALTER TABLE household ENABLE TRIGGER household_locate"))
+    return written
+
+
+def ensure_targeting_data(url, env: dict) -> None:
+    """A database built before the targeting snapshots (migration 0012 made its BDT 2015
+    snapshot): the DTSEN quarters and the duplicate candidates, once."""
+    from sqlalchemy import create_engine, text
+
+    from gis.queries import locate_households
+
+    engine = create_engine(url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        built = conn.execute(text("SELECT count(*) FROM household_snapshot s JOIN targeting_snapshot t "
+                                  "ON t.id = s.snapshot_id WHERE t.period = '2025-Q4'")).scalar() > 100_000
+        scanned = conn.execute(text("SELECT EXISTS (SELECT FROM duplicate_candidate)")).scalar()
+        if not built:
+            started = time.monotonic()
+            conn.execute(text("SET work_mem = '256MB'"))
+            print(f"  targeting snapshots: {targeting_snapshots(conn)}", flush=True)
+            locate_households(conn)
+            print(f"  snapshots and geolocation in {time.monotonic() - started:.0f} s", flush=True)
+    # Each step is checked on its own, so a build cut after the snapshots finishes here.
+    if not scanned:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE household"))
+            conn.execute(text("VACUUM ANALYZE household_snapshot"))
+        print("  " + flask(env, "duplicates", "scan").strip().replace("\n", "; "), flush=True)
+    engine.dispose()
 
 
 def _statements(sql: str) -> list[str]:
@@ -476,17 +542,52 @@ def village_tile_sql(z, x, y) -> str:
 
 
 def list_sql(role, ctx, page_size: int, offset: int, village_id: Optional[int] = None,
-             order: str = "no_kk", materialize: bool = False) -> list[str]:
+             order: str = "no_kk", materialize: bool = False, snapshot_id: Optional[int] = None) -> list[str]:
     """Count + page. ``materialize``: read the scoped rows first and sort them, instead of
     walking the order's index until the scope's rows come (the faster for one regency)."""
     where = f"h.village_id = {village_id}" if village_id else "true"
     columns = ("h.id, h.no_kk, h.head_nik, h.head_name, h.address, h.rt, h.rw, v.code, v.name, h.desil, "
                "h.member_count, ST_AsGeoJSON(h.location) AS location, h.source, h.source_date")
+    if snapshot_id:  # the "Sumber data" filter: households the snapshot lists
+        where += (f" AND EXISTS (SELECT 1 FROM household_snapshot s WHERE s.snapshot_id = {snapshot_id}"
+                  f" AND s.household_id = h.id)")
     rows = (f"SELECT {columns} FROM household h JOIN village v ON v.id = h.village_id{_hh_join(role, ctx)} "
             f"WHERE {where}")
     page = (f"WITH s AS MATERIALIZED ({rows}) SELECT * FROM s" if materialize else rows)
     return [f"SELECT count(*) FROM household h{_hh_join(role, ctx)} WHERE {where}",
             f"{page} ORDER BY {order} LIMIT {page_size} OFFSET {offset}"]
+
+
+def snapshot_overlap_sql(role, ctx, snapshot_id: int) -> str:
+    """Per village as a snapshot lists its households: households and 0 / 1 / 2 / 3+ programs."""
+    join = _hh_join(role, ctx, alias="s")
+    return f"""
+        WITH p AS (SELECT e.household_id, count(DISTINCT e.program_id) AS n FROM enrolment e
+                    WHERE e.year = {ctx['year']} AND e.status IN {COUNTED} GROUP BY 1)
+        SELECT s.village_id, count(*), count(*) FILTER (WHERE p.n IS NULL), count(*) FILTER (WHERE p.n = 1),
+               count(*) FILTER (WHERE p.n = 2), count(*) FILTER (WHERE p.n >= 3)
+          FROM household_snapshot s{join} LEFT JOIN p ON p.household_id = s.household_id
+         WHERE s.snapshot_id = {snapshot_id} GROUP BY 1"""
+
+
+def snapshot_diff_sql(role, ctx) -> str:
+    """The hand-written FULL JOIN of DTSEN 2025-Q3 and 2025-Q4 on the household, counting each change."""
+    a_join, b_join = _hh_join(role, ctx, alias="a2"), _hh_join(role, ctx, alias="b2")
+    return f"""
+        WITH a AS (SELECT a2.* FROM household_snapshot a2{a_join} WHERE a2.snapshot_id = {ctx['q3']}),
+             b AS (SELECT b2.* FROM household_snapshot b2{b_join} WHERE b2.snapshot_id = {ctx['q4']})
+        SELECT count(a.household_id), count(b.household_id), count(*) FILTER (WHERE a.household_id IS NULL),
+               count(*) FILTER (WHERE b.household_id IS NULL), count(*) FILTER (WHERE b.desil > a.desil),
+               count(*) FILTER (WHERE b.desil < a.desil), count(*) FILTER (WHERE b.village_id <> a.village_id),
+               count(*) FILTER (WHERE NOT a.member_niks @> b.member_niks),
+               count(*) FILTER (WHERE NOT b.member_niks @> a.member_niks)
+          FROM a FULL JOIN b ON a.household_id = b.household_id"""
+
+
+def duplicate_queue_sql(role, ctx) -> list[str]:
+    where = f"regency_id = {ctx['lt_id']}" if role == "op1807" else "true"
+    return [f"SELECT count(*) FROM duplicate_candidate WHERE {where}",
+            f"SELECT * FROM duplicate_candidate WHERE {where} ORDER BY score DESC, id LIMIT 50"]
 
 
 def lp2kd_sql(role, ctx, regency_id=None) -> list[str]:
@@ -552,6 +653,22 @@ def workloads(ctx: dict) -> list[Workload]:
             Workload("gaps per village k=1", role, f"/api/v1/analysis/gaps/villages?year={year}&k=1",
                      [gaps_sql(role, ctx)]),
         ]
+    # Targeting snapshots (issue 12): the list's "Sumber data", the analysis of a chosen snapshot,
+    # the diff of the two latest, the duplicate queue.
+    for role in ("bappeda", "op1807"):
+        out += [
+            Workload("household list Sumber data DTSEN 2025-Q4", role,
+                     f"/householdview/list/?_flt_0_snapshot={ctx['q4']}",
+                     list_sql(role, ctx, 50, 0, snapshot_id=ctx["q4"]), ceiling=0.3, html=True,
+                     variants=sorted_variant(list_sql(role, ctx, 50, 0, materialize=True, snapshot_id=ctx["q4"]))),
+            Workload("overlap per village, snapshot BDT 2015", role,
+                     f"/api/v1/analysis/overlap/villages?year={year}&snapshot={ctx['bdt']}&page_size=1000",
+                     [snapshot_overlap_sql(role, ctx, ctx["bdt"])], variants=NO_PARALLEL),
+            Workload("snapshot diff summary Q3 -> Q4", role, "/api/v1/snapshot-diff/summary",
+                     [snapshot_diff_sql(role, ctx)], variants=NO_PARALLEL),
+            Workload("duplicate review queue", role, "/duplicates/", duplicate_queue_sql(role, ctx), ceiling=0.3,
+                     html=True),
+        ]
     out.append(Workload("LP2KD province", "bappeda", f"/lp2kd/?area=province&year={year}&period=tahunan",
                         lp2kd_sql("bappeda", ctx), ceiling=5.0, html=True, variants=NO_PARALLEL))
     for role in ("bappeda", "op1807"):
@@ -576,12 +693,15 @@ def context(conninfo: str) -> dict:
               FROM village v JOIN district d ON d.id = v.district_id
               JOIN household h ON h.village_id = v.id
              WHERE d.regency_id = %s GROUP BY v.id ORDER BY count(*) DESC, v.id LIMIT 1""", lt_id)
+        snapshot = {period: q("SELECT id FROM targeting_snapshot WHERE period = %s", period)[0]
+                    for period in ("2015", "2025-Q3", "2025-Q4")}
         households = q("SELECT count(*) FROM household")[0]
         enrolments = q("SELECT count(*) FROM enrolment")[0]
     return {"year": year, "lt_id": lt_id, "village_id": village_id, "z8": tile_xy(*bl, 8),
             "z12": tile_xy(lon, lat, 12), "z14": tile_xy(lon, lat, 14),
             "z14_empty": tile_xy(104.5, -6.6, 14),  # the Indian Ocean south-west of Lampung
-            "households": households, "enrolments": enrolments}
+            "households": households, "enrolments": enrolments,
+            "bdt": snapshot["2015"], "q3": snapshot["2025-Q3"], "q4": snapshot["2025-Q4"]}
 
 
 # --- 5. measuring ------------------------------------------------------------------------------
@@ -767,6 +887,7 @@ def main() -> None:
     if args.keep_db and state == "complete":
         print(f"reusing {args.db} ({comment}); flask db upgrade, flask gis measures", flush=True)
         flask(env, "db", "upgrade")
+        ensure_targeting_data(url, env)
         print("  " + flask(env, "gis", "measures").strip(), flush=True)
     else:
         if state == "partial":

@@ -104,15 +104,13 @@ def seed_snapshots(conn: Connection) -> dict[str, int]:
     return written
 
 
-def carry_latest(conn: Connection, household_ids: str = "") -> int:
-    """Give each household (optionally only those of the SQL id list ``household_ids``) the
-    values of the latest snapshot that lists it; returns the households changed."""
-    where = f"AND s.household_id IN ({household_ids})" if household_ids else ""
-    return conn.execute(text(f"""
+def carry_latest(conn: Connection) -> int:
+    """Give each household the values of the latest snapshot that lists it; returns the
+    households changed."""
+    return conn.execute(text("""
         WITH latest AS (
             SELECT DISTINCT ON (s.household_id) s.*, t.source, t.period_start
               FROM household_snapshot s JOIN targeting_snapshot t ON t.id = s.snapshot_id
-             WHERE true {where}
              ORDER BY s.household_id, t.period_start DESC)
         UPDATE household h
            SET snapshot_id = l.snapshot_id, desil = l.desil, village_id = l.village_id, location = l.location,

@@ -8,7 +8,6 @@ the argument; a regency outside the caller's area 403.
 from __future__ import annotations
 
 from flask import request
-from flask_babel import gettext
 from flask_appbuilder.api import BaseApi, expose, safe
 from flask_appbuilder.security.decorators import protect
 
@@ -91,11 +90,7 @@ class AnalysisApi(BaseApi):
 
     @staticmethod
     def _format() -> str:
-        fmt = request.args.get("format") or "json"
-        if fmt not in ("json", "csv", "xlsx"):
-            raise A.FilterError(gettext("format must be one of %(values)s, not \"%(value)s\"",
-                                        values="json, csv, xlsx", value=fmt[:20]))
-        return fmt
+        return A.response_format(request.args)
 
     @staticmethod
     def _echo(filters, names):

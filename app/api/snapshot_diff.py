@@ -13,7 +13,7 @@ from flask_appbuilder.security.decorators import protect
 from flask_babel import gettext
 
 from app import snapshot_diff_answers as S
-from app.analysis_answers import FilterError, json_rows
+from app.analysis_answers import FilterError, json_rows, response_format
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
 from app.services import snapshot_diff as D
@@ -49,11 +49,7 @@ class SnapshotDiffApi(BaseApi):
         params = S.parse_params(request.args, conn, scope, page_size)
         if params.pair is None:
             raise D.DiffError(gettext("There are not yet two snapshots of the data to compare."), 404)
-        fmt = request.args.get("format") or "json"
-        if fmt not in ("json", "csv", "xlsx"):
-            raise FilterError(gettext("format must be one of %(values)s, not \"%(value)s\"",
-                                      values="json, csv, xlsx", value=fmt[:20]))
-        return params, fmt
+        return params, response_format(request.args)
 
     def _echo(self, params):
         return {**S.pair_json(params.pair), "year": params.year, "regency_id": params.regency_id}

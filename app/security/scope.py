@@ -102,7 +102,8 @@ def current_scope() -> Scope:
 
 # --- building blocks -------------------------------------------------------------------
 
-def _villages_in(regency_ids) -> select:
+def villages_in(regency_ids) -> select:
+    """SELECT of the ids of the villages of the given regencies."""
     return select(Village.id).join(District, District.id == Village.district_id).where(
         District.regency_id.in_(regency_ids))
 
@@ -116,11 +117,11 @@ def _regencies_of_agency(agency_id: int):
 
 
 def _households_in_regency(rid: int) -> ColumnElement:
-    return Household.village_id.in_(_villages_in([rid]))
+    return Household.village_id.in_(villages_in([rid]))
 
 
 def _households_of_agency(aid: int) -> ColumnElement:
-    return Household.village_id.in_(_villages_in(_regencies_of_agency(aid)))
+    return Household.village_id.in_(villages_in(_regencies_of_agency(aid)))
 
 
 def _household_ids(pred: ColumnElement):
@@ -278,7 +279,7 @@ def household_villages(scope: Scope) -> Optional[select]:
     if scope.kind == "all":
         return None
     if scope.kind == "regency":
-        return _villages_in([scope.regency_id])
+        return villages_in([scope.regency_id])
     raise ValueError(f"per-village figures are not kept for a {scope.kind!r} scope")
 
 

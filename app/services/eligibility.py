@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from app.models.households import Enrolment, Household
 from app.models.programs import Program
 from app.models.snapshots import BDT, DESIL_MAX, HouseholdSnapshot, TargetingSnapshot
-from app.security.scope import Scope, _villages_in, in_scope
+from app.security.scope import Scope, in_scope, villages_in
 from gis.queries import COUNTED_STATUSES
 
 
@@ -110,7 +110,7 @@ def counted_outside_enrolments(year: int, scope: Scope, regency_id: Optional[int
              .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), in_scope(Enrolment, scope),
                     _outside(p, func.coalesce(cast(hs.desil, Integer), h.desil))))
     if regency_id is not None:
-        query = query.where(h.village_id.in_(_villages_in([regency_id])))
+        query = query.where(h.village_id.in_(villages_in([regency_id])))
     return query
 
 

@@ -37,7 +37,8 @@ from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
 from app.models.programs import Program
 from app.models.snapshots import BDT, HouseholdSnapshot, TargetingSnapshot
-from app.security.scope import Scope, household_villages, in_scope
+from app.security.scope import Scope, household_villages, in_scope, villages_in
+from app.services.eligibility import program_source
 
 COUNTED_STATUSES = ("usulan", "ditetapkan", "disalurkan")  # as gis/queries.py (a rejected one reaches nobody)
 
@@ -156,11 +157,6 @@ def _side(snapshot_id: int, name: str):
             .where(hs.c.snapshot_id == snapshot_id).subquery(name))
 
 
-def _villages_of_regency(regency_id: int):
-    return select(Village.id).join(District, District.id == Village.district_id).where(
-        District.regency_id == regency_id)
-
-
 def _enrolled(year: int, scope: Scope):
     """Households with a counted enrolment of the year that the scope reads (an OPD: its programs)."""
     return select(Enrolment.household_id).where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES),
@@ -182,7 +178,7 @@ def _household_conditions(a, b, hid, scope: Scope, regency_id: Optional[int], ye
         if villages is not None:
             conditions.append(or_(a.c.village_id.in_(villages), b.c.village_id.in_(villages)))
     if regency_id is not None:
-        villages = _villages_of_regency(regency_id)
+        villages = villages_in([regency_id])
         conditions.append(or_(a.c.village_id.in_(villages), b.c.village_id.in_(villages)))
     return conditions
 
@@ -413,10 +409,6 @@ def _row_is(row, kind: str) -> bool:
 
 # --- programs: beneficiaries now outside the target desil ---------------------------------------
 
-def _program_source():
-    return func.coalesce(Program.target_source, BDT)
-
-
 def _beneficiaries(pair: Pair, scope: Scope, year: int, regency_id: Optional[int], program_id: Optional[int]):
     """Counted enrolments of the year (scoped) of programs whose target range is read in B's
     source, with B's row of the household (NULL when B does not list it)."""
@@ -427,10 +419,10 @@ def _beneficiaries(pair: Pair, scope: Scope, year: int, regency_id: Optional[int
              .join(Program, Program.id == Enrolment.program_id)
              .outerjoin(b, and_(b.c.snapshot_id == pair.b.id, b.c.household_id == Enrolment.household_id))
              .where(Enrolment.year == year, Enrolment.status.in_(COUNTED_STATUSES), in_scope(Enrolment, scope),
-                    _program_source() == pair.b.source))
+                    program_source() == pair.b.source))
     if regency_id is not None:
         query = query.where(Enrolment.household_id.in_(
-            select(Household.id).where(Household.village_id.in_(_villages_of_regency(regency_id)))))
+            select(Household.id).where(Household.village_id.in_(villages_in([regency_id])))))
     if program_id is not None:
         query = query.where(Program.id == program_id)
     return query.subquery("e")

@@ -40,6 +40,7 @@ from app.security import scope as scope_mod
 from app.security.scope import Scope, current_scope, mask_number
 from app.services import audit
 from app.views.cell_format import format_value
+from app.views.choices import snapshot_choices
 from gis import queries
 from app.analysis_answers import (ANSWERS, Answer, FilterError, Filters, HTML_PAGE_SIZE, LOCATION_PAGE_SIZE, LOCATION_STATUS_LABELS, SCREEN_MIN_SHARE_PCT, _float_arg, _mismatch_statuses, export_answer, households_url, matrix, outside_target_url, parse_filters)
 
@@ -176,12 +177,6 @@ def _table(name, conn, scope, filters, page_arg=None, total_keys=()) -> Table:
     return Table(answer, columns, rows, filters, page_arg, page, total_row, sort, descending)
 
 
-def _snapshot_choices() -> list:
-    from app.models.snapshots import TargetingSnapshot
-
-    return db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc())).scalars().all()
-
-
 def _regency_choices(scope: Scope):
     """Regencies for the filter: only for users whose scope spans several regencies."""
     if scope.kind == "regency":
@@ -211,7 +206,7 @@ class _AnalysisPage(BaseView):
     def _render(self, template, conn, scope, filters, **kwargs):
         return self.render_template(template, filters=filters, scope=scope, fmt=format_value,
                                     years=_year_choices(conn, scope, filters),
-                                    regencies=_regency_choices(scope), snapshots=_snapshot_choices(), **kwargs)
+                                    regencies=_regency_choices(scope), snapshots=snapshot_choices(), **kwargs)
 
 
 class AnalysisView(_AnalysisPage):

@@ -47,3 +47,15 @@ def choice_label(choices):
     """Formatter showing the translated label of a stored code."""
     mapping = dict(choices)
     return lambda value: mapping.get(value, value)
+
+
+def snapshot_choices() -> list:
+    """The targeting snapshots, the newest period first: the "Sumber data" choices of the
+    household list, the analysis pages and the import form."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models.snapshots import TargetingSnapshot
+
+    return db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc(),
+                                                                 TargetingSnapshot.id.desc())).scalars().all()

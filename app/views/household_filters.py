@@ -45,6 +45,7 @@ from app.models.households import Enrolment, Household, HouseholdMember
 from app.models.snapshots import HouseholdSnapshot, TargetingSnapshot
 from app.models.zones import PriorityZone
 from app.security.scope import current_scope, in_scope
+from app.views.choices import snapshot_choices
 from gis import queries
 from gis.queries import COUNTED_STATUSES
 
@@ -452,6 +453,5 @@ def targeting_panel(view) -> Markup:
         chosen_village=chosen, village_source=VILLAGES, kept=kept, programs=programs,
         village_choices_url=url_for(f"{view.__class__.__name__}.filter_choices", column="village"),
         program_counts=PROGRAM_COUNTS, desils=DESIL_VALUES,
-        snapshots=db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc()))
-        .scalars().all(),
+        snapshots=snapshot_choices(),
         reset_url=url_for(f"{view.__class__.__name__}.list")))

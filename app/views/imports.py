@@ -23,6 +23,7 @@ from app.models.jobs import ImportJob
 from app.security import scope as scope_mod
 from app.services import household_import as engine_mod
 from app.services import import_jobs
+from app.views.choices import snapshot_choices
 
 UPLOAD_EXTENSIONS = (".csv", ".txt", ".xlsx")
 KIND_LABELS = {"households": "Rumah tangga", "members": "Anggota rumah tangga", "enrolments": "Kepesertaan program"}
@@ -57,13 +58,6 @@ def _job_ok(job: ImportJob) -> bool:
     return job.status == "done" and not summary.get("fatal") and summary.get("problems", 1) == 0
 
 
-def _latest_snapshots() -> list:
-    """The snapshots loaded so far, newest first (the upload form says which is the latest)."""
-    from app.models.snapshots import TargetingSnapshot
-
-    return db.session.execute(select(TargetingSnapshot).order_by(TargetingSnapshot.period_start.desc())).scalars().all()
-
-
 class ImportView(BaseView):
     route_base = "/imports"
     default_view = "index"
@@ -89,7 +83,7 @@ class ImportView(BaseView):
             status_labels=STATUS_LABELS, max_mb=_max_upload_mb(),
             max_bytes=current_app.config.get("MAX_CONTENT_LENGTH") or 0, error=error,
             region=self._region_name(scope), examples=EXAMPLES, aliases=engine_mod.HEADER_ALIASES,
-            snapshots=_latest_snapshots())
+            snapshots=snapshot_choices())
         return body, status
 
     def _region_name(self, scope) -> str | None:

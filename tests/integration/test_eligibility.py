@@ -26,23 +26,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.conftest import DEMO_PASSWORD, sql
+from tests.conftest import session_client, sql
 
 YEAR = 2031
 RUN = f"{secrets.randbelow(9000) + 1000}"
 RECORD_COUNT = re.compile(r"(?:Jumlah data|Record Count):</strong>\s*([\d.,]+)")
 
 
-def login(app, username):
-    client = app.test_client()
-    r = client.post("/login/", data={"username": username, "password": DEMO_PASSWORD})
-    assert r.status_code == 302 and "/login" not in r.headers.get("Location", ""), username
-    return client
-
-
 @pytest.fixture(scope="module")
 def clients(app):
-    return {u: login(app, u) for u in ("admin", "bappeda", "op1807", "op1871", "pimpinan")}
+    return {u: session_client(app, u) for u in ("admin", "bappeda", "op1807", "op1871", "pimpinan")}
 
 
 def _snapshot(app, source, period, start, desil_max):
