@@ -123,9 +123,9 @@ def seed_demo():
         from gis import measures
 
         measures.refresh_all(conn)
-    from app.services import duplicates  # the review queue opens on the demo's candidates
+    from app.services import duplicate_scans, duplicates  # the review queue opens on the demo's candidates
 
-    duplicates.scan(db.session)
+    duplicate_scans.record_inline(db.session, duplicates.scan(db.session), "seed demo")
     db.session.commit()
     for line in create_demo_users(appbuilder.sm, password):  # Petugas OPD need their agency
         click.echo(line)
@@ -303,10 +303,11 @@ def jobs_worker(concurrency):
 @click.option("--threshold", type=float, default=None, help="Name similarity for 'one person, two NIKs' (0-1).")
 def duplicates_scan(threshold):
     """Recompute the open duplicate candidates (decided pairs stay decided)."""
-    from app.services import duplicates
+    from app.services import duplicate_scans, duplicates
 
     start = time.perf_counter()
     result = duplicates.scan(db.session, threshold)
+    duplicate_scans.record_inline(db.session, result, "flask duplicates scan")
     db.session.commit()
     for kind, found in result.found.items():
         click.echo(f"{kind}: {found} pasangan ({result.seconds[kind]:.1f} s)")

@@ -41,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -871,7 +871,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10, help="(baseline, request) pairs per workload")
     parser.add_argument("--budget", type=float, default=240.0,
                         help="seconds per workload after which no further pair starts (at least 3 pairs run)")
-    parser.add_argument("--only", help="only workloads whose 'name [role]' matches this glob (case-insensitive)")
+    parser.add_argument("--only", help="only workloads whose 'name [role]' matches this glob (case-insensitive); "
+                                       "several globs separated by |")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/...)")
     parser.add_argument("--build-only", action="store_true", help="build (or check) the database, measure nothing")
     args = parser.parse_args()
@@ -885,8 +886,9 @@ def main() -> None:
             "load_average_start": os.getloadavg(), "cpus": os.cpu_count()}
     state, comment = database_state(args.db)
     if args.keep_db and state == "complete":
-        print(f"reusing {args.db} ({comment}); flask db upgrade, flask gis measures", flush=True)
+        print(f"reusing {args.db} ({comment}); flask db upgrade, sinergi init, gis measures", flush=True)
         flask(env, "db", "upgrade")
+        flask(env, "sinergi", "init")  # the roles' permissions on views added since the build
         ensure_targeting_data(url, env)
         print("  " + flask(env, "gis", "measures").strip(), flush=True)
     else:
@@ -909,7 +911,8 @@ def main() -> None:
 
     ctx = context(_conninfo(url))
     selected = [w for w in workloads(ctx)
-                if not args.only or fnmatch.fnmatch(f"{w.name} [{w.role}]".lower(), f"*{args.only.lower()}*")]
+                if not args.only or any(fnmatch.fnmatch(f"{w.name} [{w.role}]".lower(), f"*{p.strip().lower()}*")
+                                        for p in args.only.split("|"))]
     if not selected:
         raise SystemExit(f"no workload matches {args.only!r}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop gunicorn

@@ -106,3 +106,25 @@ class DuplicateReview(Model):
     note = Column(Text)
     detail = Column(JSONB)  # the candidate as it was shown when decided
     update_request_id = Column(Integer, ForeignKey("update_request.id", ondelete="SET NULL"))
+
+
+SCAN_STATUSES = ("queued", "running", "done", "failed")
+
+
+class DuplicateScan(Model):
+    """One scan asked for (app/services/duplicate_scans.py): queued by the button, run by the
+    queue worker; the CLI and the demo seed record theirs too. ``found`` / ``seconds``: per
+    kind, what ``duplicates.scan`` returned."""
+
+    __tablename__ = "duplicate_scan"
+    __table_args__ = (CheckConstraint(_in("status", SCAN_STATUSES), name="status_valid"),)
+    id = Column(Integer, primary_key=True)
+    status = Column(String(10), nullable=False, server_default="queued")
+    requested_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now(), index=True)
+    requested_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    requested_by = Column(String(100))
+    started_at = Column(DateTime(timezone=True))
+    finished_at = Column(DateTime(timezone=True))
+    found = Column(JSONB)
+    seconds = Column(JSONB)
+    error = Column(Text)

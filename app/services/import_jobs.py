@@ -33,6 +33,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from app.security.scope import Scope
+from app.services import duplicate_scans
 from app.services.household_import import EVERYTHING, ImportFailed, SnapshotTarget, import_folder, run_import
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,10 @@ def queue_app(app, *, worker: bool = False):
     def import_job(job_id: int) -> None:
         run_job(flask_app, job_id)
 
+    @queue.task(name=duplicate_scans.SCAN_TASK, queue=QUEUE, pass_context=False)
+    def duplicates_scan(scan_id: int) -> None:
+        duplicate_scans.run_scan(flask_app, scan_id)
+
     if not worker:
         queue.open(psycopg_pool.NullConnectionPool(conninfo=_conninfo(app), kwargs=connect_kwargs, open=True))
     app.extensions[key] = queue
@@ -267,6 +272,7 @@ def run_worker(app, *, concurrency: int = 1) -> None:
     with app.app_context():
         with db.engine.begin() as conn:
             n = mark_interrupted(conn)
+            duplicate_scans.mark_interrupted(conn)
         if n:
             log.warning("%s import job(s) of a stopped worker marked failed", n)
     queue = queue_app(app, worker=True)
@@ -277,6 +283,11 @@ def run_worker(app, *, concurrency: int = 1) -> None:
             # operator restarts them with "Ulangi" after reading why.
             for stalled in await queue.job_manager.get_stalled_jobs():
                 await queue.job_manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
+                if stalled.task_name == duplicate_scans.SCAN_TASK:  # likewise a scan not started
+                    with app.app_context(), db.engine.begin() as conn:
+                        conn.execute(text("UPDATE duplicate_scan SET status = 'failed', error = :error, "
+                                          "finished_at = now() WHERE id = :id AND status = 'queued'"),
+                                     {"error": duplicate_scans.INTERRUPTED, "id": stalled.task_kwargs.get("scan_id")})
                 if stalled.task_name == TASK_NAME:  # killed even before it took the job's lock
                     with app.app_context(), db.engine.begin() as conn:
                         conn.execute(text(f"UPDATE import_job SET status = 'failed', error = :error, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import format_decimal, gettext
@@ -22,11 +22,13 @@ from app.models.areas import Village
 from app.models.duplicates import KINDS, ProgramExclusionRule
 from app.models.snapshots import BDT
 from app.security import scope as scope_mod
+from app.services import duplicate_scans
 from app.services import duplicates as service
+from app.services.import_jobs import worker_alive
 from app.services.update_requests import WorkflowError
 from app.services.validation import InputError
 from app.views.base import ScopedModelView
-from app.views.cell_format import date_text, number_text
+from app.views.cell_format import date_text, datetime_text, number_text
 from app.views.choices import SYNERGY_CHOICES, choice_label, select_field
 
 PAGE_SIZE = 50
@@ -117,6 +119,9 @@ class DuplicateView(BaseView):
         villages = dict(session.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids))).all()) \
             if village_ids else {}
         households = service.households_of(session, rows)
+        pending_scan, last_scan = duplicate_scans.pending(session), duplicate_scans.last_finished(session)
+        worker_down = pending_scan is not None and not worker_alive(session)
+        session.commit()  # pending() fails the scans of a dead worker
         sm = self.appbuilder.sm
         return self.render_template(
             "duplicates/queue.html", title=gettext("Duplicates & double aid"),
@@ -125,7 +130,9 @@ class DuplicateView(BaseView):
             kinds=[(k, service.KIND_LABELS[k]) for k in KINDS],
             village_choices=sorted(((v, villages.get(v, ""), n) for v, n in counts.items()), key=lambda x: x[1]),
             number=number_text, can_decide=sm.has_access("can_decide", self.class_permission_name),
-            can_scan=sm.has_access("can_scan", self.class_permission_name))
+            can_scan=sm.has_access("can_scan", self.class_permission_name),
+            pending_scan=pending_scan, last_scan=last_scan, worker_down=worker_down, when=datetime_text,
+            decimal=lambda x: format_decimal(x, format="#,##0.0"))
 
     def _back(self):
         return redirect(url_for(".index", kind=request.form.get("kind") or None,
@@ -169,9 +176,15 @@ class DuplicateView(BaseView):
     @expose("/scan", methods=["POST"])
     @has_access
     def scan(self):
-        result = service.scan(db.session)
-        db.session.commit()
-        flash(gettext("Scan finished: %(n)s open pairs.", n=number_text(result.total)), "success")
+        # At a million households a scan takes tens of seconds: the queue worker runs it.
+        scan, created = duplicate_scans.request_scan(current_app, db.session, g.user)
+        if scan.status == "failed":
+            flash(gettext("The scan could not be queued: %(error)s", error=scan.error), "danger")
+        elif created:
+            flash(gettext("Scan queued: the pairs are replaced when it finishes (reload this page)."), "success")
+        else:
+            flash(gettext("A scan asked for at %(when)s is still waiting or running.",
+                          when=datetime_text(scan.requested_at)), "info")
         return redirect(url_for(".index"))
 
 

@@ -333,3 +333,61 @@ def test_the_cli_scans(app, planted):
 
     out = flask_cli("duplicates", "scan", check=True).stdout
     assert "nik_ganda" in out and "jumlah" in out
+    assert sql(app, "SELECT status, requested_by FROM duplicate_scan ORDER BY id DESC LIMIT 1") == \
+        [("done", "flask duplicates scan")]
+
+
+def number_text_id(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _until(check, timeout: float):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_the_scan_button_queues_one_scan_that_the_worker_runs(app, client, planted, jobs_worker):
+    """The button only queues (a scan of 1 M households takes tens of seconds); a second click
+    while it waits or runs gives the same scan; the worker records the outcome with the pairs."""
+    login(client, "bappeda")
+    before = sql(app, "SELECT coalesce(max(id), 0) FROM duplicate_scan")[0][0]
+    pairs = found(app, planted)
+    assert pairs  # the planted pairs still open (decided ones left out): the worker's scan brings them back
+    sql(app, "DELETE FROM duplicate_candidate WHERE household_a = ANY(:ids) OR household_b = ANY(:ids)",
+        ids=list(planted["planted_ids"]))
+    for _ in range(2):
+        r = client.post("/duplicates/scan")
+        assert r.status_code == 302 and r.headers["Location"].endswith("/duplicates/")
+    scans = sql(app, "SELECT id, requested_by FROM duplicate_scan WHERE id > :b", b=before)
+    assert len(scans) == 1 and scans[0][1] == "bappeda"
+    scan_id = scans[0][0]
+    status, found_, finished = _until(lambda: (lambda r: r if r[0] in ("done", "failed") else None)(
+        sql(app, "SELECT status, found, finished_at FROM duplicate_scan WHERE id = :i", i=scan_id)[0]), 120)
+    assert status == "done", found_
+    assert sum(found_.values()) == sql(app, "SELECT count(*) FROM duplicate_candidate")[0][0]
+    assert set(found_) == {"nik_ganda", "orang_sama", "kk_dua_desa", "bantuan_ganda"}
+    assert found(app, planted) == pairs
+    page = client.get("/duplicates/").get_data(as_text=True)
+    state = page[page.index('id="duplicates-scan-state"'):page.index("</p>", page.index('id="duplicates-scan-state"'))]
+    assert "bappeda" in state and "duplicates-scan-pending" not in state
+    assert number_text_id(sum(found_.values())) in state
+
+
+def test_a_scan_whose_worker_died_is_shown_failed(app, client, planted):
+    """'running' with nobody holding its lock: the worker is gone; the page says so."""
+    login(client, "bappeda")
+    scan_id = sql(app, "INSERT INTO duplicate_scan (status, started_at, requested_by) "
+                       "VALUES ('running', now(), 'bappeda') RETURNING id")[0][0]
+    try:
+        page = client.get("/duplicates/").get_data(as_text=True)
+        assert sql(app, "SELECT status FROM duplicate_scan WHERE id = :i", i=scan_id) == [("failed",)]
+        assert "duplicates-scan-pending" not in page and "terhenti" in page
+    finally:
+        sql(app, "DELETE FROM duplicate_scan WHERE id = :i", i=scan_id)
