@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask_appbuilder import Model
 from geoalchemy2 import Geometry
-from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, ForeignKeyConstraint, Integer,
+from sqlalchemy import (CheckConstraint, Column, Date, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
                         SmallInteger, String, Text, UniqueConstraint, func)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import relationship
@@ -65,13 +65,15 @@ class HouseholdSnapshot(Model):
                              name="fk_household_snapshot_snapshot_range", ondelete="CASCADE"),
         CheckConstraint("desil BETWEEN 1 AND desil_max", name="desil_in_source_range"),
         CheckConstraint("member_count >= 1", name="member_count_valid"),
+        # (village, snapshot): one snapshot's rows of a regency's villages (migration 0015)
+        Index("ix_household_snapshot_village_id", "village_id", "snapshot_id"),
     )
     snapshot_id = Column(Integer, ForeignKey("targeting_snapshot.id", ondelete="CASCADE"), primary_key=True)
     snapshot = relationship(TargetingSnapshot, foreign_keys=[snapshot_id])
     household_id = Column(Integer, ForeignKey("household.id", ondelete="CASCADE"), primary_key=True, index=True)
     desil_max = Column(SmallInteger, nullable=False)
     desil = Column(SmallInteger, nullable=False)
-    village_id = Column(Integer, ForeignKey("village.id"), nullable=False, index=True)
+    village_id = Column(Integer, ForeignKey("village.id"), nullable=False)
     address = Column(Text)
     rt = Column(String(3))
     rw = Column(String(3))

@@ -262,3 +262,29 @@ def test_bad_parameters_answer_400_in_indonesian(app, planted, args):
         page = session_client(app, "bappeda").get(f"/snapshotdiff/?{query}")
         assert page.status_code == 400, (query, page.status_code)
         assert any(word in page.text for word in ("tidak", "harus", "bukan", "berbeda"))
+
+
+def test_a_move_across_the_regency_border_is_a_move_for_both_operators(app, planted):
+    """The operator's answer starts from the villages of his regency in A and in B; a household
+    that left Lampung Timur for Lampung Selatan must still be joined to its other side (moved),
+    not counted as entered or left — for the operator of either regency."""
+    p = planted
+    client = app.test_client()
+    own, other = token(client, "op1807"), token(client, "op1801")
+    before = sql(app, "SELECT village_id FROM household_snapshot WHERE snapshot_id = :b AND household_id = :h",
+                 b=p["b"], h=p["moved"])[0][0]
+    away = one(app, """SELECT v.id FROM village v JOIN district d ON d.id = v.district_id
+                        JOIN regency r ON r.id = d.regency_id WHERE r.code = '18.01' ORDER BY v.id LIMIT 1""")
+    sql(app, "UPDATE household_snapshot SET village_id = :v WHERE snapshot_id = :b AND household_id = :h",
+        v=away, b=p["b"], h=p["moved"])
+    try:
+        for headers, households in ((own, 6), (other, 1)):  # Lampung Selatan sees only the mover
+            summary = _api(client, headers, "summary", a=p["a"], b=p["b"]).json["result"]
+            assert summary["moved"] == 1 and summary["changed"] == households, summary
+            rows = _all_pages(client, headers, p)
+            assert p["moved"] in {r["household_id"] for r in rows}
+        rows = {r["household_id"]: r for r in _all_pages(client, other, p)}
+        assert rows[p["moved"]]["kind_keys"] == ["moved"]
+    finally:
+        sql(app, "UPDATE household_snapshot SET village_id = :v WHERE snapshot_id = :b AND household_id = :h",
+            v=before, b=p["b"], h=p["moved"])
