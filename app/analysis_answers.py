@@ -297,18 +297,48 @@ class Answer:
 
 # Links of the tables' cells: column key -> function(row, filters) -> URL. A household count
 # opens the household list filtered to exactly the households it counts
-# (app/views/household_filters.py; tests/integration/test_targeting_filters.py compares them).
+# (app/views/household_filters.py; tests/integration/test_targeting_filters.py and
+# tests/integration/test_count_links.py compare them). "total:<key>" links the table's total
+# row (app/templates/analysis/_macros.html): the page's whole area, its scope and regency
+# filter. With a chosen snapshot the counts read the snapshot's village, desil and
+# point, which the list's filters do not: no count links then (None), rather than near ones.
 _village_link = {"name": lambda r, f: households_url(r["village_id"])}
+
+
+def _exact(link):
+    return lambda r, f: None if f.snapshot is not None else link(r, f)
+
+
+def regency_code(regency_id: Optional[int]) -> Optional[str]:
+    """The code (18.07) of the page's regency filter, for the list's regency filter."""
+    if regency_id is None:
+        return None
+    return db.session.execute(select(Regency.code).where(Regency.id == regency_id)).scalar()
 
 
 def _count_link(**criteria):
     """A link to the village's households with ``criteria`` and the page's year."""
-    return lambda r, f: household_list_url(village_id=r["village_id"], year=f.year, **criteria)
+    return _exact(lambda r, f: household_list_url(village_id=r["village_id"], year=f.year, **criteria))
 
 
-_overlap_links = {**_village_link, "households": lambda r, f: household_list_url(village_id=r["village_id"]),
+_overlap_links = {**_village_link,
+                  "households": _exact(lambda r, f: household_list_url(village_id=r["village_id"])),
                   "programs_0": _count_link(programs=0), "programs_1": _count_link(programs=1),
                   "programs_2": _count_link(programs=2), "programs_3plus": _count_link(programs=3)}
+
+
+def _regency_link(**criteria):
+    """gis.queries.regency_overlap: the scoped households of the row's regency (the total row:
+    of the page's regency filter, or all), with ``criteria`` in the page's year."""
+    def link(r, f):
+        code = r.get("code") if r.get("regency_id") is not None else regency_code(f.regency_id)
+        return household_list_url(regency_code=code, year=f.year if criteria else None, **criteria)
+    return _exact(link)
+
+
+_regency_links = {"households": _regency_link(), "reached": _regency_link(programs_min=1),
+                  "multi_program": _regency_link(programs_min=2)}
+_regency_links.update({f"total:{key}": link for key, link in _regency_links.items()})
 
 
 def _gap_link(r, f):
@@ -317,24 +347,46 @@ def _gap_link(r, f):
     return household_list_url(village_id=r["village_id"], year=f.year, desil_to=f.k, programs=0, in_zone=True)
 
 
-_gap_links = {**_village_link, "gap_households": _gap_link}
-_measure_links = {**_village_link, "households": lambda r, f: household_list_url(village_id=r["village_id"]),
-                  "desil1": lambda r, f: household_list_url(village_id=r["village_id"], desil_to=1),
-                  "gaps": _gap_link}
+def _zone_gap_link(r, f):
+    """gis.queries.gaps_by_zone: desil <= k, inside this zone, no counted program in the year, in
+    the page's regency filter."""
+    return household_list_url(zone_id=r["zone_id"], year=f.year, desil_to=f.k, programs=0,
+                              regency_code=regency_code(f.regency_id))
+
+
+def matrix_cell_url(program_a: int, program_b: int, f: Filters) -> Optional[str]:
+    """The overlap matrix's cell: households receiving both programs (the diagonal: the one), in
+    the page's regency filter (gis.queries.program_matrix)."""
+    if f.snapshot is not None:
+        return None
+    return household_list_url(program_ids=tuple(sorted({program_a, program_b})),
+                              regency_code=regency_code(f.regency_id))
+
+
+_gap_links = {**_village_link, "gap_households": _exact(_gap_link)}
+_gap_zone_links = {"gap_households": _exact(_zone_gap_link)}
+# gis.queries.zone_summary: the scoped households inside the zone (the page's regency filter
+# narrows the villages column only).
+_zone_links = {"households": _exact(lambda r, f: household_list_url(zone_id=r["zone_id"]))}
+_measure_links = {**_village_link,
+                  "households": _exact(lambda r, f: household_list_url(village_id=r["village_id"])),
+                  "desil1": _exact(lambda r, f: household_list_url(village_id=r["village_id"], desil_to=1)),
+                  "reached": _count_link(programs_min=1), "multi_program": _count_link(programs_min=2),
+                  "gaps": _exact(_gap_link)}
 ANSWERS: dict[str, Answer] = {a.name: a for a in [
     Answer("overlap-regencies", _("Program overlap per regency"),
            [Column("code", _("Regency code")), Column("name", _("Regency")),
             Column("households", _("Households"), "int"), Column("reached", _("Reached (1+ programs)"), "int"),
             Column("multi_program", _("With 2+ programs"), "int"),
             Column("program_enrolments", _("Program enrolments"), "int")],
-           _regencies, ("year", "regency_id")),
+           _regencies, ("year", "regency_id"), _regency_links),
     Answer("overlap-villages", _("Program overlap per village"),
            VILLAGE + [Column("households", _("Households"), "int"), Column("programs_0", _("0 programs"), "int"),
                       Column("programs_1", _("1 program"), "int"), Column("programs_2", _("2 programs"), "int"),
                       Column("programs_3plus", _("3+ programs"), "int")],
            _overlap_villages, ("year", "regency_id"), _overlap_links),
     Answer("overlap-matrix", _("Program × program: households receiving both"), _matrix_columns, _matrix_rows,
-           ("year", "regency_id")),
+           ("year", "regency_id"), {"cell": matrix_cell_url}),
     Answer("overlap-households", _("Households and their number of programs"),
            [Column("no_kk", _("No KK"), "id_number"), Column("head_name", _("Head of household")),
             Column("village_code", _("Village code")), Column("village_name", _("Village")),
@@ -347,12 +399,12 @@ ANSWERS: dict[str, Answer] = {a.name: a for a in [
     Answer("gaps-zones", _("Gaps per priority zone"),
            [Column("zone_name", _("Priority zone")),
             Column("gap_households", _("Households without any program"), "int")],
-           _gap_zones, ("year", "k", "regency_id")),
+           _gap_zones, ("year", "k", "regency_id"), _gap_zone_links),
     Answer("zones", _("Priority zones"),
            [Column("zone_name", _("Priority zone")), Column("year", _("Year"), "year"),
             Column("priority_level", _("Priority level"), "int"), Column("regency_label", _("Regency")),
             Column("villages", _("Villages"), "int"), Column("households", _("Households"), "int")],
-           _zones, ("zone_id", "min_share", "regency_id")),
+           _zones, ("zone_id", "min_share", "regency_id"), _zone_links),
     Answer("zone-villages", _("Villages of the priority zones"),
            [Column("zone_name", _("Priority zone"))] + VILLAGE
            + [Column("share_pct", _("Share of the village inside the zone (%)"), "decimal")],

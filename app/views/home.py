@@ -27,6 +27,7 @@ from app.models.tkpk import Agency
 from app.models.workflow import Complaint, UpdateRequest
 from app.security.scope import Scope, current_scope, in_scope
 from app.services import complaints, lp2kd, update_requests
+from app.views.household_filters import household_list_url
 from gis import queries
 
 MAP_ZOOM = 8  # the village layer's simplification: one pixel at zoom 8 (~600 m)
@@ -46,6 +47,23 @@ def dashboard(conn: Connection, scope: Scope, year: int) -> dict:
         gap_households=gaps, coverage=total["coverage"], desil=desil,
         open_complaints=_count(conn, Complaint, scope, Complaint.state.in_(complaints.OPEN_STATES)),
         open_requests=_count(conn, UpdateRequest, scope, UpdateRequest.state.in_(update_requests.OPEN_STATES)),
+    )
+
+
+def household_links(year: int) -> dict:
+    """The household list of exactly the households each dashboard count counts (``dashboard``):
+    desil 1-4 (lp2kd.desil_coverage), reached = 1+ counted program in the year, 2+ programs,
+    gaps = desil 1 in a priority zone of the year with no program (gaps_by_village, max_desil 1),
+    and per desil its households and those reached. The list's scope is the user's, as here."""
+    top = lp2kd.COVERAGE_DESILS[-1]
+    return dict(
+        households=household_list_url(desil_to=top),
+        reached=household_list_url(desil_to=top, year=year, programs_min=1),
+        multi_program=household_list_url(desil_to=top, year=year, programs_min=2),
+        gap_households=household_list_url(desil_to=1, year=year, programs=0, in_zone=True),
+        desil={d: dict(households=household_list_url(desil_from=d, desil_to=d),
+                       reached=household_list_url(desil_from=d, desil_to=d, year=year, programs_min=1))
+               for d in lp2kd.COVERAGE_DESILS},
     )
 
 
@@ -136,8 +154,10 @@ class SinergiIndexView(IndexView):
                                   coverage=gettext("Coverage"), gaps=gettext("Gap households"),
                                   none=gettext("No households"), rate=gettext("Poverty rate (%)"),
                                   legend=gettext("Coverage of households (%)")))
+        # Each household count opens the household list of exactly those households.
+        count_links = household_links(year) if sm.has_access("can_list", "HouseholdView") else None
         return dict(board=board, years=years, area=area_title(conn, scope), links=links, client=client,
-                    scope=scope)
+                    scope=scope, count_links=count_links)
 
     @expose("/favicon.ico")
     def favicon(self):

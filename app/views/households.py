@@ -37,7 +37,7 @@ from app.services.validation import check_desil, check_id_number, check_point_in
 from app.views.base import FieldRule, ScopedModelView, masked
 from app.views.direct_edit import RequestOnlyFieldsMixin
 from app.views.enrolment_filters import EligibilityFiltersMixin
-from app.views.household_filters import TargetingFiltersMixin
+from app.views.household_filters import TargetingFiltersMixin, narrowed_to_an_area
 from app.views.list_export import ListExportMixin
 from app.views.remote_filters import PROGRAMS, VILLAGES
 from app.views.cell_format import date_text
@@ -398,7 +398,8 @@ class _HouseholdInterface(SQLAInterface):
     Lampung Timur read 500,000 other households before the first of its own (1.0-1.5 s at
     1 M households). For those scopes the order is on ``no_kk || ''`` — the same order, but
     not the index's expression — so PostgreSQL takes the scope's rows by village and sorts
-    them (0.2 s). Bappeda's list keeps the index walk, which is the fast plan for everything."""
+    them (0.2 s). Bappeda's list keeps the index walk, which is the fast plan for everything
+    but a list filtered to one regency or zone (household_filters.narrowed_to_an_area)."""
 
     SORTED_IN_MEMORY = ("no_kk", "head_nik")
 
@@ -406,7 +407,8 @@ class _HouseholdInterface(SQLAInterface):
                        bypass_many_to_many=False, add_pk=False):
         query = super().apply_order_by(query, order_column, order_direction, aliases_mapping=aliases_mapping,
                                        bypass_many_to_many=bypass_many_to_many, add_pk=add_pk)
-        if order_column in self.SORTED_IN_MEMORY and current_scope().kind in ("regency", "agency"):
+        if order_column in self.SORTED_IN_MEMORY and (current_scope().kind in ("regency", "agency")
+                                                      or narrowed_to_an_area()):
             direction = asc if order_direction == "asc" else desc
             query = query.order_by(None).order_by(direction(getattr(Household, order_column).concat("")),
                                                   direction(Household.id))
