@@ -110,6 +110,11 @@ class DuplicateView(BaseView):
         village_id = _int_arg("village", 1)
         page = _int_arg("page") or 0
         session = db.session
+        pending_scan, last_scan = duplicate_scans.pending(session), duplicate_scans.last_finished(session)
+        worker_down = pending_scan is not None and not worker_alive(session)
+        # pending() fails the scans of a dead worker. Committed before the pairs are read: a
+        # commit expires every loaded object (one query per row afterwards).
+        session.commit()
         total, rows = service.queue(session, scope, kind, village_id, PAGE_SIZE, page * PAGE_SIZE)
         counts = service.duplicate_counts_by_village(session, scope, kind)
         village_ids = set(counts) | {c.village_id for c in rows} | {c.other_village_id for c in rows} | {
@@ -119,9 +124,6 @@ class DuplicateView(BaseView):
         villages = dict(session.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids))).all()) \
             if village_ids else {}
         households = service.households_of(session, rows)
-        pending_scan, last_scan = duplicate_scans.pending(session), duplicate_scans.last_finished(session)
-        worker_down = pending_scan is not None and not worker_alive(session)
-        session.commit()  # pending() fails the scans of a dead worker
         sm = self.appbuilder.sm
         return self.render_template(
             "duplicates/queue.html", title=gettext("Duplicates & double aid"),
