@@ -533,6 +533,24 @@ def household_list_url(village_id: Optional[int] = None, year: Optional[int] = N
 PLAIN_VILLAGE_SELECT = 600  # up to this many choosable villages (a regency's): a plain <select>
 
 
+def _kept_labels(view, kept, program_labels: dict, year: int) -> list[str]:
+    """What the kept criteria the panel has no field for mean, in words ("Kabupaten/kota 18.07")."""
+    def zone_name(value):
+        name = db.session.execute(select(PriorityZone.name).where(
+            PriorityZone.id == int(value), in_scope(PriorityZone, current_scope()))).scalar() if value.isdigit() else None
+        return gettext("Priority zone: %(name)s", name=name or value)
+
+    words = {
+        view.filter_arg("regency", RegencyFilter): lambda v: gettext("Regency / city %(code)s", code=v),
+        view.filter_arg("zone", ZoneFilter): zone_name,
+        view.filter_arg("programs", ProgramsAtLeastFilter):
+            lambda v: gettext("At least %(n)s programs in %(year)s", n=v, year=year),
+        view.filter_arg("program", ProgramReceivedFilter):
+            lambda v: gettext("Also receives %(program)s", program=program_labels.get(int(v), v) if v.isdigit() else v),
+    }
+    return [words[key](value) for key, value in kept if key in words and value]
+
+
 def targeting_panel(view) -> Markup:
     """The short form above the household list: village, desil from-to, year, number of programs,
     priority zone, a program received / not received, No KK / NIK; it submits the same ``_flt_``
@@ -555,9 +573,14 @@ def targeting_panel(view) -> Markup:
         "snapshot": view.filter_arg("snapshot", SnapshotFilter),
     }
     values = {key: request.args.get(arg, "") for key, arg in names.items()}
-    # Filters set in FAB's filter form (program received, head's name...) are kept on submit.
-    kept = [(key, value) for key, value in request.args.items(multi=True)
-            if key.startswith("_flt_") and key not in names.values()]
+    # Filters set in FAB's filter form (head's name...) or by a count's link (a regency, one zone,
+    # "at least N programs", a second program received) are kept on submit, and said.
+    kept, shown = [], set()
+    for key, value in request.args.items(multi=True):
+        if key in names.values() and key not in shown:
+            shown.add(key)  # the panel's own field shows the first value
+        elif key.startswith("_flt_"):
+            kept.append((key, value))
     conn = db.session.connection()
     scope = current_scope()
     year = filter_year()
@@ -566,6 +589,7 @@ def targeting_panel(view) -> Markup:
     # program filter ('PKH — Program Keluarga Harapan (2017)').
     programs = [(row[0], PROGRAMS.label(row))
                 for row in db.session.execute(PROGRAMS._select().order_by(*PROGRAMS.order()))]
+    also = _kept_labels(view, kept, dict(programs), year)
     villages = None
     chosen = []
     if values["village"].isdigit():
@@ -576,7 +600,7 @@ def targeting_panel(view) -> Markup:
             villages = None
     return Markup(render_template(
         "households/targeting.html", names=names, values=values, year=year, years=years, villages=villages,
-        chosen_village=chosen, village_source=VILLAGES, kept=kept, programs=programs,
+        chosen_village=chosen, village_source=VILLAGES, kept=kept, also=also, programs=programs,
         village_choices_url=url_for(f"{view.__class__.__name__}.filter_choices", column="village"),
         program_counts=PROGRAM_COUNTS, desils=DESIL_VALUES,
         snapshots=snapshot_choices(),
