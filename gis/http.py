@@ -8,6 +8,9 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   (``gis.queries.village_measures``; 0 where the scope holds no household). Parameters
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
   ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1).
+  Users who may open the snapshot diff page also get ``desil_exit``, ``entered``, ``left`` (the
+  two latest snapshots; the collection's ``snapshots`` member names them), users who may open
+  the duplicates queue ``duplicates`` (open pairs), gis/targeting.py.
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
 - ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
   ``year=``) with id, desil, programs, location_status and the No KK masked by
@@ -80,7 +83,7 @@ from app.extensions import db
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
 from gis import features as F
-from gis import geo_export, ogc_filter, queries
+from gis import geo_export, ogc_filter, queries, targeting
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -187,6 +190,11 @@ def _k() -> int:
     return F.parse_int(_args().get("k"), "k", 1, 1, 4)
 
 
+def _measures_ttl() -> float:
+    """Seconds an OPD's live per-village figures are shared by the requests of a map view."""
+    return float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
+
+
 def _simplification() -> tuple[Optional[float], int]:
     simplify = F.parse_float(_args().get("simplify"), "simplify", 0.0, 1.0)
     zoom = F.parse_int(_args().get("zoom"), "zoom", None, 0, MAX_ZOOM)
@@ -211,8 +219,12 @@ class GeoFeaturesView(BaseApi):
         tolerance, decimals = _simplification()
         bbox = F.parse_bbox(_args().get("bbox"))
         regency_id = F.regency_id_for(conn, _args().get("regency"))
-        body = F.villages_geojson(conn, current_scope(), year=_year(conn), max_desil=_k(), regency_id=regency_id,
-                                  bbox=bbox, tolerance=tolerance, decimals=decimals)
+        scope, year = current_scope(), _year(conn)
+        with_diff, with_duplicates = targeting.allowed(self.appbuilder.sm)
+        figures = targeting.village_targeting(conn, scope, year, with_diff=with_diff,
+                                              with_duplicates=with_duplicates, ttl=_measures_ttl())
+        body = F.villages_geojson(conn, scope, year=year, max_desil=_k(), regency_id=regency_id,
+                                  bbox=bbox, tolerance=tolerance, decimals=decimals, targeting=figures)
         return _send(body, F.GEOJSON, SCOPED_CACHE)
 
     @expose("/villages/search", methods=["GET"])
@@ -321,8 +333,7 @@ class GeoTilesView(BaseApi):
         scope, year = current_scope(), _year(conn)
         if queries.kept_scope(scope):  # the tile's villages' kept measures, in the tile's own SQL
             return self._tile(T.village_tile(conn, z, x, y, scope=scope, year=year, max_desil=_k()))
-        ttl = float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
-        measures = F.measures_cache.get(conn, scope, year, _k(), ttl)
+        measures = F.measures_cache.get(conn, scope, year, _k(), _measures_ttl())
         return self._tile(T.village_tile(conn, z, x, y, measures))
 
     # Werkzeug prefers the int routes above; what they refuse (an unknown layer, a negative or
