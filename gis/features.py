@@ -377,12 +377,11 @@ def _measure_properties(m: Optional[dict]) -> dict:
 
 def villages_geojson(conn: Connection, scope: Scope, *, year: int, max_desil: int = 1,
                      regency_id: Optional[int] = None, bbox=None, tolerance: Optional[float] = None,
-                     decimals: int = DEFAULT_DECIMALS, targeting=None) -> str:
+                     decimals: int = DEFAULT_DECIMALS) -> str:
     """Villages (all of them, or one regency's, or those meeting ``bbox``) with id (the
     database id the household list filters by), code, name, kind, district, regency and
     the measures of ``gis.queries.village_measures`` for the scope (0 where the scope
-    holds no household of the village). ``targeting`` (gis.targeting.VillageTargeting): also
-    its figures per village and, as a member of the collection, the snapshots compared."""
+    holds no household of the village)."""
     measures = {m["village_id"]: m for m in
                 queries.village_measures(conn, year, scope, max_desil, regency_id=regency_id)}
     rows = area_rows(conn, "villages", bbox=bbox, regency_id=regency_id, tolerance=tolerance, decimals=decimals)
@@ -390,10 +389,8 @@ def villages_geojson(conn: Connection, scope: Scope, *, year: int, max_desil: in
     for r in rows:  # the village code holds the district and regency codes: only their names here
         props = {k: v for k, v in r.items() if k not in ("geometry", "district_code", "regency_code")}
         props.update(_measure_properties(measures.get(r["id"])))
-        if targeting is not None:
-            props.update(targeting.properties(r["id"]))
         features.append(feature(r["code"], r["geometry"], props))
-    return feature_collection(features, year=year, k=max_desil, **(targeting.members() if targeting else {}))
+    return feature_collection(features, year=year, k=max_desil)
 
 
 class MeasuresCache:

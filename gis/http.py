@@ -8,9 +8,11 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   (``gis.queries.village_measures``; 0 where the scope holds no household). Parameters
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
   ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1).
-  Users who may open the snapshot diff page also get ``desil_exit``, ``entered``, ``left`` (the
-  two latest snapshots; the collection's ``snapshots`` member names them), users who may open
-  the duplicates queue ``duplicates`` (open pairs), gis/targeting.py.
+- ``/gis/geojson/villages/targeting``  login; the village map's targeting measures per village id
+  (``year=``, ``regency=``): ``desil_exit``, ``entered``, ``left`` of the two latest snapshots for
+  users who may open the snapshot diff page, ``duplicates`` (open pairs) for those who may open the
+  duplicates queue, scoped as those pages (gis/targeting.py). Apart from the villages GeoJSON so
+  that the map pays for them only when one is chosen (a province's villages at z8 stay small).
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
 - ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
   ``year=``) with id, desil, programs, location_status and the No KK masked by
@@ -219,13 +221,27 @@ class GeoFeaturesView(BaseApi):
         tolerance, decimals = _simplification()
         bbox = F.parse_bbox(_args().get("bbox"))
         regency_id = F.regency_id_for(conn, _args().get("regency"))
+        body = F.villages_geojson(conn, current_scope(), year=_year(conn), max_desil=_k(), regency_id=regency_id,
+                                  bbox=bbox, tolerance=tolerance, decimals=decimals)
+        return _send(body, F.GEOJSON, SCOPED_CACHE)
+
+    @expose("/villages/targeting", methods=["GET"])
+    @protect(allow_browser_login=True)
+    @permission_name("villages")
+    @_catch_query_errors
+    def village_targeting(self):
+        """The village map's targeting measures (gis/targeting.py), loaded when one is chosen:
+        ``?year=&regency=18.07`` -> {year, fields, snapshots, villages: {village id: [figures in
+        the order of fields]}} for the villages with a figure not 0. Only the fields of the pages
+        the user may open; none (fields []) for the others."""
+        conn = _connection()
         scope, year = current_scope(), _year(conn)
+        regency_id = F.regency_id_for(conn, _args().get("regency"))
         with_diff, with_duplicates = targeting.allowed(self.appbuilder.sm)
         figures = targeting.village_targeting(conn, scope, year, with_diff=with_diff,
                                               with_duplicates=with_duplicates, ttl=_measures_ttl())
-        body = F.villages_geojson(conn, scope, year=year, max_desil=_k(), regency_id=regency_id,
-                                  bbox=bbox, tolerance=tolerance, decimals=decimals, targeting=figures)
-        return _send(body, F.GEOJSON, SCOPED_CACHE)
+        body = json.dumps(figures.as_json(conn, year, regency_id), ensure_ascii=False, separators=(",", ":"))
+        return _send(body, "application/json", SCOPED_CACHE)
 
     @expose("/villages/search", methods=["GET"])
     @protect(allow_browser_login=True)

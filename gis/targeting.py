@@ -175,17 +175,20 @@ class VillageTargeting:
     by_village: dict = field(default_factory=dict)
     pair: Optional[diff.Pair] = None
 
-    def properties(self, village_id: int) -> dict:
-        counts = self.by_village.get(village_id, {})
-        return {f: int(counts.get(f, 0)) for f in self.fields}
-
-    def members(self) -> dict:
-        """FeatureCollection members: the pair the diff figures compare (the legend and the links)."""
-        if self.pair is None:
-            return {}
-        return {"snapshots": {"a": {"id": self.pair.a.id, "label": self.pair.a.label},
-                              "b": {"id": self.pair.b.id, "label": self.pair.b.label},
-                              "sourcesDiffer": self.pair.sources_differ}}
+    def as_json(self, conn: Connection, year: int, regency_id: Optional[int] = None) -> dict:
+        """The answer of /gis/geojson/villages/targeting: the fields, the pair compared (the
+        legend and the popup's link name it) and per village id with a figure not 0 the figures
+        in the order of ``fields`` (only ``regency_id``'s villages when given)."""
+        own = set(conn.execute(villages_in([regency_id])).scalars()) if regency_id is not None else None
+        rows = {}
+        for village_id in sorted(self.by_village):
+            values = [int(self.by_village[village_id].get(f, 0)) for f in self.fields]
+            if any(values) and (own is None or village_id in own):
+                rows[str(village_id)] = values
+        pair = None if self.pair is None else {
+            "a": {"id": self.pair.a.id, "label": self.pair.a.label},
+            "b": {"id": self.pair.b.id, "label": self.pair.b.label}, "sourcesDiffer": self.pair.sources_differ}
+        return {"year": year, "fields": list(self.fields), "snapshots": pair, "villages": rows}
 
 
 def village_targeting(conn: Connection, scope: Scope, year: int, *, with_diff: bool, with_duplicates: bool,

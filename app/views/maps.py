@@ -33,6 +33,7 @@ GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
     "households": "/gis/geojson/households",
     "tiles": "/gis/tiles/households/{z}/{x}/{y}.pbf",
     "villageSearch": "/gis/geojson/villages/search",
+    "villageTargeting": "/gis/geojson/villages/targeting",
 }
 
 

@@ -340,7 +340,20 @@
     var status = statusControl(map);
     var classes = null;
     var classesKey = null;
-    var pair = null;  // the snapshots the diff measures compare (the villages' collection says)
+    // The targeting measures (gis/targeting.py), loaded from their own endpoint when one is
+    // chosen: {key, fields, snapshots, villages: {village id: [figures in the order of fields]}}.
+    var targeting = null;
+    var pair = null;  // the snapshots the diff measures compare
+    function targetingValue(p, measure) {
+      if (!targeting || targeting.key !== targetingKey()) { return null; }
+      var i = targeting.fields.indexOf(measure);
+      if (i < 0) { return null; }
+      var row = targeting.villages[String(p.id)];
+      return row ? Number(row[i]) : 0;
+    }
+    function value(p, measure) {
+      return TARGETING[measure] ? targetingValue(p, measure) : measureValue(p, measure);
+    }
 
     var villagePane = makePane(map, 'sinergi-villages', 400, true);
     var zonePane = makePane(map, 'sinergi-zones', 430, true);
@@ -351,8 +364,8 @@
     }
     function styleFor(feature) {
       var p = feature.properties || {};
-      var value = measureValue(p, state.measure);
-      var cls = coloured(p, value) && classes ? classOf(classes, value) : null;
+      var v = value(p, state.measure);
+      var cls = coloured(p, v) && classes ? classOf(classes, v) : null;
       return {
         color: '#6b6b6b', weight: 0.5, opacity: 0.8,
         fillColor: cls ? cls.colour : EMPTY_COLOUR, fillOpacity: cls ? 0.8 : 0.55
@@ -395,7 +408,8 @@
         [t('m_gaps', { k: state.k }), num(p.gaps)]
       ];
       ['desil_exit', 'entered', 'left', 'duplicates'].forEach(function (m) {
-        if (p[m] !== undefined) { rows.push([t('m_' + m), num(p[m])]); }
+        var v = targetingValue(p, m);
+        if (v !== null) { rows.push([t('m_' + m), num(v)]); }
       });
       var sub = [p.kind, p.code].filter(Boolean).map(esc).join(' · ');
       var where = [p.district ? t('districtPrefix') + ' ' + p.district : '', p.regency].filter(Boolean).map(esc).join(', ');
@@ -472,12 +486,16 @@
     }
 
     function recolour() {
-      var key = [state.measure, state.year, state.k, state.regency].join('|');
+      if (TARGETING[state.measure] && !(targeting && targeting.key === targetingKey())) {
+        loadTargeting();  // recolours when it arrives
+      }
+      var key = [state.measure, state.year, state.k, state.regency,
+                 TARGETING[state.measure] && targeting ? targeting.key : ''].join('|');
       if (key !== classesKey) {
         var values = [];
         villages.eachLayer(function (layer) {
           var p = layer.feature.properties || {};
-          var v = measureValue(p, state.measure);
+          var v = value(p, state.measure);
           if (coloured(p, v)) { values.push(v); }
         });
         classes = classesFor(state.measure, values);
@@ -513,7 +531,6 @@
         if (mine !== seq) { return; }
         villages.clearLayers();
         villages.addData(fc);
-        pair = fc.snapshots || null;
         loaded = pending;
         pending = null;
         var n = (fc.features || []).length;
@@ -527,6 +544,27 @@
         pending = null;
         status(t('loadFailed', { error: err.message }), true);
         setBodyState('villages-state', 'error');
+      });
+    }
+    function targetingKey() { return [state.year, state.regency].join('|'); }
+    var targetingPending = null;
+    function loadTargeting() {
+      var key = targetingKey();
+      if (targetingPending === key) { return; }
+      targetingPending = key;
+      setBodyState('targeting-state', 'loading');
+      getJSON(withQuery(cfg.urls.villageTargeting, { year: state.year, regency: state.regency })).then(function (data) {
+        if (targetingPending !== key) { return; }
+        targetingPending = null;
+        targeting = { key: key, fields: data.fields || [], villages: data.villages || {} };
+        pair = data.snapshots || null;
+        recolour();
+        setBodyState('targeting-state', 'ready');
+      }).catch(function (err) {
+        if (targetingPending !== key) { return; }
+        targetingPending = null;
+        status(t('loadFailed', { error: err.message }), true);
+        setBodyState('targeting-state', 'error');
       });
     }
     var zonesYear = null;
