@@ -93,9 +93,7 @@ def test_the_diff_link_carries_the_kind_of_change(page, engine, measure, kind):
     login(page, "bappeda")
     frame = open_map(page, f"/maps/villages/?measure={measure}", "villages")
     frame.locator("body[data-targeting-state=ready]").wait_for(timeout=TIMEOUT)
-    code = frame.evaluate(f"""() => {{
-        const vs = SinergiMaps.current.features();
-        return vs.map(v => v.code)[0]; }}""")
+    code = frame.evaluate("() => SinergiMaps.current.features()[0].code")
     html = frame.evaluate("(code) => { const l = SinergiMaps.current.villageLayer(code); l.fire('click', "
                           "{latlng: l.getBounds().getCenter()}); return document.querySelector('.sinergi-popup')"
                           ".outerHTML; }", code)
