@@ -8,6 +8,11 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   (``gis.queries.village_measures``; 0 where the scope holds no household). Parameters
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
   ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1).
+- ``/gis/geojson/villages/targeting``  login; the village map's targeting measures per village id
+  (``year=``, ``regency=``): ``desil_exit``, ``entered``, ``left`` of the two latest snapshots for
+  users who may open the snapshot diff page, ``duplicates`` (open pairs) for those who may open the
+  duplicates queue, scoped as those pages (gis/targeting.py). Apart from the villages GeoJSON so
+  that the map pays for them only when one is chosen (a province's villages at z8 stay small).
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
 - ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
   ``year=``) with id, desil, programs, location_status and the No KK masked by
@@ -80,7 +85,7 @@ from app.extensions import db
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
 from gis import features as F
-from gis import geo_export, ogc_filter, queries
+from gis import geo_export, ogc_filter, queries, targeting
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -187,6 +192,11 @@ def _k() -> int:
     return F.parse_int(_args().get("k"), "k", 1, 1, 4)
 
 
+def _measures_ttl() -> float:
+    """Seconds an OPD's live per-village figures are shared by the requests of a map view."""
+    return float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
+
+
 def _simplification() -> tuple[Optional[float], int]:
     simplify = F.parse_float(_args().get("simplify"), "simplify", 0.0, 1.0)
     zoom = F.parse_int(_args().get("zoom"), "zoom", None, 0, MAX_ZOOM)
@@ -214,6 +224,24 @@ class GeoFeaturesView(BaseApi):
         body = F.villages_geojson(conn, current_scope(), year=_year(conn), max_desil=_k(), regency_id=regency_id,
                                   bbox=bbox, tolerance=tolerance, decimals=decimals)
         return _send(body, F.GEOJSON, SCOPED_CACHE)
+
+    @expose("/villages/targeting", methods=["GET"])
+    @protect(allow_browser_login=True)
+    @permission_name("villages")
+    @_catch_query_errors
+    def village_targeting(self):
+        """The village map's targeting measures (gis/targeting.py), loaded when one is chosen:
+        ``?year=&regency=18.07`` -> {year, fields, snapshots, villages: {village id: [figures in
+        the order of fields]}} for the villages with a figure not 0. Only the fields of the pages
+        the user may open; none (fields []) for the others."""
+        conn = _connection()
+        scope, year = current_scope(), _year(conn)
+        regency_id = F.regency_id_for(conn, _args().get("regency"))
+        with_diff, with_duplicates = targeting.allowed(self.appbuilder.sm)
+        figures = targeting.village_targeting(conn, scope, year, with_diff=with_diff,
+                                              with_duplicates=with_duplicates, ttl=_measures_ttl())
+        body = json.dumps(figures.as_json(conn, year, regency_id), ensure_ascii=False, separators=(",", ":"))
+        return _send(body, "application/json", SCOPED_CACHE)
 
     @expose("/villages/search", methods=["GET"])
     @protect(allow_browser_login=True)
@@ -321,8 +349,7 @@ class GeoTilesView(BaseApi):
         scope, year = current_scope(), _year(conn)
         if queries.kept_scope(scope):  # the tile's villages' kept measures, in the tile's own SQL
             return self._tile(T.village_tile(conn, z, x, y, scope=scope, year=year, max_desil=_k()))
-        ttl = float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
-        measures = F.measures_cache.get(conn, scope, year, _k(), ttl)
+        measures = F.measures_cache.get(conn, scope, year, _k(), _measures_ttl())
         return self._tile(T.village_tile(conn, z, x, y, measures))
 
     # Werkzeug prefers the int routes above; what they refuse (an unknown layer, a negative or

@@ -21,7 +21,8 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from app.security.scope import Scope, current_scope
 from app.views.choices import DESIL_CHOICES
-from gis import maps, queries
+from app.services.snapshot_diff import choose_pair
+from gis import maps, queries, targeting
 
 MAX_DESIL = max(value for value, _label in DESIL_CHOICES)  # desil 1..4 in Sinergi
 GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
@@ -32,10 +33,25 @@ GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
     "households": "/gis/geojson/households",
     "tiles": "/gis/tiles/households/{z}/{x}/{y}.pbf",
     "villageSearch": "/gis/geojson/villages/search",
+    "villageTargeting": "/gis/geojson/villages/targeting",
 }
 
 
-def _measure_labels() -> list[dict]:
+def _measure_labels(conn) -> list[dict]:
+    """The measures of the drop-down: the kept ones, and the targeting ones (gis/targeting.py)
+    of the pages the user may open (the diff's only when two snapshots exist to compare)."""
+    with_diff, with_duplicates = targeting.allowed(current_app.appbuilder.sm)
+    extra = []
+    if with_diff and choose_pair(conn, None, None) is not None:
+        extra += [{"value": "desil_exit", "label": _("Left desil 1–4")},
+                  {"value": "entered", "label": _("Entered the data")},
+                  {"value": "left", "label": _("Left the data")}]
+    if with_duplicates:
+        extra.append({"value": "duplicates", "label": _("Open duplicate pairs")})
+    return _kept_measure_labels() + extra
+
+
+def _kept_measure_labels() -> list[dict]:
     return [
         {"value": "desil1", "label": _("Desil-1 households")},
         {"value": "coverage", "label": _("Coverage (%)")},
@@ -77,6 +93,10 @@ def _labels() -> dict[str, str]:
         "districtPrefix": _("Kec."), "openHouseholdList": _("Households in this village"),
         "villageDuplicates": _("Duplicates and double aid in this village"),
         "snapshotChanges": _("Changes between data periods"),
+        "m_desil_exit": _("Left desil 1–4"), "m_entered": _("Entered the data"), "m_left": _("Left the data"),
+        "m_duplicates": _("Open duplicate pairs"), "snapshotPair": _("{a} → {b}"),
+        "desilExitNote": _("Desil 1–4 in {a}, desil 5 or more in {b}"),
+        "sourcesDiffer": _("The two sources rank desil differently (BDT 2015: 1–4, DTSEN: 1–10)."),
         "noHouseholds": _("No households"), "priorityLevel": _("Priority level"), "basis": _("Basis"),
         "loadingVillages": _("Loading villages…"), "villagesShown": _("{n} villages"),
         "loadFailed": _("The map data could not be loaded ({error})."),
@@ -130,7 +150,7 @@ class MapView(BaseView):
             "bounds": maps.area_bounds(conn, chosen["id"] if chosen else None),
             "config": {
                 "regency": chosen["code"] if chosen else "",
-                "regencies": [{"code": r["code"], "name": r["name"]} for r in regencies],
+                "regencies": [{"code": r["code"], "name": r["name"], "id": r["id"]} for r in regencies],
                 "canChooseRegency": not fixed_regency and len(regencies) > 1,
                 "province": maps.province_name(conn),
                 "year": year, "years": years,
@@ -193,16 +213,17 @@ class MapView(BaseView):
         scope = current_scope()
         with db.engine.connect() as conn:
             common = self._common(conn, scope)
+            measures = _measure_labels(conn)
         config = common["config"]
         measure = request.args.get("measure", "desil1")
         focus = request.args.get("village", "")
         config.update({
-            "measure": measure if measure in maps.MEASURES else "desil1",
+            "measure": measure if measure in {m["value"] for m in measures} else "desil1",
             # ?village=<code>: open zoomed to that village (the analysis tables' rows link here)
             "focus": focus if re.fullmatch(r"\d{2}\.\d{2}\.\d{2}\.\d{4}", focus) else "",
             "k": _int_arg("k", 1, range(1, MAX_DESIL + 1)),
             "maxDesil": MAX_DESIL,
-            "measures": _measure_labels(),
+            "measures": measures,
         })
         page = self._page(_("Village map"), config, common["bounds"])
         return self._document(maps.village_map_html(page))

@@ -187,7 +187,9 @@ def test_province_user_chooses_a_regency_and_the_measure(admin, engine):
     assert [r["code"] for r in config["regencies"]] == codes
     assert config["year"] == last_year and last_year in config["years"]
     assert [m["value"] for m in config["measures"]] == ["desil1", "coverage", "multi_program", "gaps", "programs_0",
-                                                       "programs_1", "programs_2", "programs_3plus"]
+                                                       "programs_1", "programs_2", "programs_3plus",
+                                                       # targeting snapshots and duplicates (gis/targeting.py)
+                                                       "desil_exit", "entered", "left", "duplicates"]
     assert config["measure"] == "desil1" and config["k"] == 1
     assert config["urls"]["villages"] == "/gis/geojson/villages"
     chosen = map_config(get_ok(admin, "/maps/villages/frame?regency=18.71&measure=coverage&k=3&year=1990"))

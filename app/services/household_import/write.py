@@ -67,6 +67,11 @@ def write_snapshot_rows(run: Run) -> int:
     """Each row as the snapshot lists it (a re-load of the same period corrects its rows): the
     values read, the members' NIKs as they stand, and the row as the file had it."""
     t = run.target
+    # loaded_at: when the snapshot's rows were last written. A re-load changes an existing
+    # snapshot's rows, and the village map's cached per-village changes are keyed on it
+    # (gis/targeting.py): it must not serve the figures of the rows before.
+    run.sql("UPDATE targeting_snapshot SET loaded_at = clock_timestamp() WHERE source = :s AND period = :p",
+            {"s": t.source, "p": t.period})
     return run.sql(f"""
         INSERT INTO household_snapshot AS s (snapshot_id, household_id, desil_max, desil, village_id, address, rt,
                                              rw, location, member_count, member_niks, source_row)

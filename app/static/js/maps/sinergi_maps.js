@@ -18,8 +18,18 @@
     programs_1: ['#c6dbef', '#9ecae1', '#6baed6', '#3182bd', '#08519c'],
     programs_2: ['#dadaeb', '#bcbddc', '#9e9ac8', '#756bb1', '#54278f'],
     programs_3plus: ['#d4b9da', '#c994c7', '#df65b0', '#dd1c77', '#980043'],
-    coverage: ['#d7191c', '#fdae61', '#ffffbf', '#a6d96a', '#1a9641']
+    coverage: ['#d7191c', '#fdae61', '#ffffbf', '#a6d96a', '#1a9641'],
+    // targeting snapshots and duplicates (gis/targeting.py)
+    desil_exit: ['#c7e9c0', '#a1d99b', '#74c476', '#31a354', '#006d2c'],
+    entered: ['#c6dbef', '#9ecae1', '#6baed6', '#3182bd', '#08519c'],
+    left: ['#fdd0a2', '#fdae6b', '#fd8d3c', '#e6550d', '#a63603'],
+    duplicates: ['#d4b9da', '#c994c7', '#df65b0', '#dd1c77', '#980043']
   };
+  // Measures that are counts of the diff between two snapshots (the legend names the pair, the
+  // popup links the diff page's household list of that kind) and the duplicate pairs. A village
+  // without households in the latest data can still have households that left it.
+  var DIFF_KINDS = { desil_exit: 'desil_up', entered: 'entered', left: 'left' };
+  var TARGETING = { desil_exit: true, entered: true, left: true, duplicates: true };
   var ZERO_COLOUR = '#ffffff';
   var EMPTY_COLOUR = '#bdbdbd';
   // Desil 1 (poorest) darkest. Sinergi records desil 1-4; a 10-class palette is kept for 1-10.
@@ -330,15 +340,32 @@
     var status = statusControl(map);
     var classes = null;
     var classesKey = null;
+    // The targeting measures (gis/targeting.py), loaded from their own endpoint when one is
+    // chosen: {key, fields, snapshots, villages: {village id: [figures in the order of fields]}}.
+    var targeting = null;
+    var pair = null;  // the snapshots the diff measures compare
+    function targetingValue(p, measure) {
+      if (!targeting || targeting.key !== targetingKey()) { return null; }
+      var i = targeting.fields.indexOf(measure);
+      if (i < 0) { return null; }
+      var row = targeting.villages[String(p.id)];
+      return row ? Number(row[i]) : 0;
+    }
+    function value(p, measure) {
+      return TARGETING[measure] ? targetingValue(p, measure) : measureValue(p, measure);
+    }
 
     var villagePane = makePane(map, 'sinergi-villages', 400, true);
     var zonePane = makePane(map, 'sinergi-zones', 430, true);
 
     function hasHouseholds(props) { return Number(props.households) > 0; }
+    function coloured(p, value) {
+      return value !== null && (hasHouseholds(p) || (TARGETING[state.measure] && value > 0));
+    }
     function styleFor(feature) {
       var p = feature.properties || {};
-      var value = measureValue(p, state.measure);
-      var cls = hasHouseholds(p) && value !== null && classes ? classOf(classes, value) : null;
+      var v = value(p, state.measure);
+      var cls = coloured(p, v) && classes ? classOf(classes, v) : null;
       return {
         color: '#6b6b6b', weight: 0.5, opacity: 0.8,
         fillColor: cls ? cls.colour : EMPTY_COLOUR, fillOpacity: cls ? 0.8 : 0.55
@@ -380,6 +407,10 @@
         [t('m_programs_3plus'), num(p.programs_3plus)],
         [t('m_gaps', { k: state.k }), num(p.gaps)]
       ];
+      ['desil_exit', 'entered', 'left', 'duplicates'].forEach(function (m) {
+        var v = targetingValue(p, m);
+        if (v !== null) { rows.push([t('m_' + m), num(v)]); }
+      });
       var sub = [p.kind, p.code].filter(Boolean).map(esc).join(' · ');
       var where = [p.district ? t('districtPrefix') + ' ' + p.district : '', p.regency].filter(Boolean).map(esc).join(', ');
       return '<div class="sinergi-popup" data-village-code="' + esc(p.code) + '">' +
@@ -398,8 +429,14 @@
           esc(withQuery(cfg.urls.duplicates, { village: p.id })) + '">' + esc(t('villageDuplicates')) + '</a>');
       }
       if (cfg.urls.snapshotDiff) {
-        links.push('<a class="sinergi-snapshot-diff" target="_top" href="' + esc(cfg.urls.snapshotDiff) + '">' +
-          esc(t('snapshotChanges')) + '</a>');
+        // The diff page has no village filter: its village table of the village's regency, and
+        // the household list of the kind of change the map shows (desil_exit: those whose desil rose).
+        var regency = (cfg.regencies || []).filter(function (r) { return r.code === String(p.code || '').slice(0, 5); })[0];
+        var args = pair ? { a: pair.a.id, b: pair.b.id } : {};
+        if (regency) { args.regency_id = regency.id; }
+        if (DIFF_KINDS[state.measure]) { args.kind = DIFF_KINDS[state.measure]; }
+        links.push('<a class="sinergi-snapshot-diff" target="_top" href="' +
+          esc(withQuery(cfg.urls.snapshotDiff, args)) + '">' + esc(t('snapshotChanges')) + '</a>');
       }
       return links.length ? '<div class="sinergi-popup-links">' + links.join('<br>') + '</div>' : '';
     }
@@ -438,17 +475,28 @@
       items.push('<li><i class="sinergi-line" style="border-color:#08306b;border-top-style:dashed"></i><span>' +
                  esc(t('zones')) + '</span></li>');
       legendEl.setAttribute('data-measure', state.measure);
-      legendEl.innerHTML = '<h6>' + esc(title) + '</h6><ul>' + items.join('') + '</ul>';
+      var sub = '';
+      if (DIFF_KINDS[state.measure] && pair) {
+        sub = '<div class="sinergi-note">' + esc(state.measure === 'desil_exit'
+          ? t('desilExitNote', { a: pair.a.label, b: pair.b.label })
+          : t('snapshotPair', { a: pair.a.label, b: pair.b.label })) +
+          (pair.sourcesDiffer ? '<br>' + esc(t('sourcesDiffer')) : '') + '</div>';
+      }
+      legendEl.innerHTML = '<h6>' + esc(title) + '</h6>' + sub + '<ul>' + items.join('') + '</ul>';
     }
 
     function recolour() {
-      var key = [state.measure, state.year, state.k, state.regency].join('|');
+      if (TARGETING[state.measure] && !(targeting && targeting.key === targetingKey())) {
+        loadTargeting();  // recolours when it arrives
+      }
+      var key = [state.measure, state.year, state.k, state.regency,
+                 TARGETING[state.measure] && targeting ? targeting.key : ''].join('|');
       if (key !== classesKey) {
         var values = [];
         villages.eachLayer(function (layer) {
           var p = layer.feature.properties || {};
-          var v = measureValue(p, state.measure);
-          if (hasHouseholds(p) && v !== null) { values.push(v); }
+          var v = value(p, state.measure);
+          if (coloured(p, v)) { values.push(v); }
         });
         classes = classesFor(state.measure, values);
         classesKey = key;
@@ -496,6 +544,27 @@
         pending = null;
         status(t('loadFailed', { error: err.message }), true);
         setBodyState('villages-state', 'error');
+      });
+    }
+    function targetingKey() { return [state.year, state.regency].join('|'); }
+    var targetingPending = null;
+    function loadTargeting() {
+      var key = targetingKey();
+      if (targetingPending === key) { return; }
+      targetingPending = key;
+      setBodyState('targeting-state', 'loading');
+      getJSON(withQuery(cfg.urls.villageTargeting, { year: state.year, regency: state.regency })).then(function (data) {
+        if (targetingPending !== key) { return; }
+        targetingPending = null;
+        targeting = { key: key, fields: data.fields || [], villages: data.villages || {} };
+        pair = data.snapshots || null;
+        recolour();
+        setBodyState('targeting-state', 'ready');
+      }).catch(function (err) {
+        if (targetingPending !== key) { return; }
+        targetingPending = null;
+        status(t('loadFailed', { error: err.message }), true);
+        setBodyState('targeting-state', 'error');
       });
     }
     var zonesYear = null;
