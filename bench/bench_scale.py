@@ -668,6 +668,9 @@ def workloads(ctx: dict) -> list[Workload]:
                      [snapshot_diff_sql(role, ctx)], variants=NO_PARALLEL),
             Workload("duplicate review queue", role, "/duplicates/", duplicate_queue_sql(role, ctx), ceiling=0.3,
                      html=True),
+            Workload("village map targeting measures", role, f"/gis/geojson/villages/targeting?year={year}",
+                     [snapshot_diff_sql(role, ctx)], variants=NO_PARALLEL,
+                     note="per-village changes kept per process (gis/targeting.py); the baseline is the bare diff"),
         ]
     out.append(Workload("LP2KD province", "bappeda", f"/lp2kd/?area=province&year={year}&period=tahunan",
                         lp2kd_sql("bappeda", ctx), ceiling=5.0, html=True, variants=NO_PARALLEL))

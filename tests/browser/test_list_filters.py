@@ -76,3 +76,23 @@ def test_bappeda_filters_households_by_typing_a_village_name(page, artifacts, en
     chosen.wait_for()
     assert chosen.inner_text().strip() == label
     page.screenshot(path=str(artifacts / "household_list_village_filter_result.png"), full_page=True)
+
+
+def test_the_filter_widgets_speak_indonesian(page):
+    """select2's own strings (FAB's filter widgets): the clear button's tooltip and the
+    "nothing found" line are Indonesian, not select2's built-in English (static/js/select2_language.js)."""
+    login(page, "bappeda")
+    page.goto("/programview/list/")
+    open_search(page)
+    page.click("#filter_form button.dropdown-toggle")
+    page.click("#filter_form a.filter[name=agency]")
+    clear = page.locator("#filter_form .select2-selection__clear").first
+    clear.wait_for(state="attached")
+    assert clear.get_attribute("title") == "Hapus semua pilihan"
+    page.click("#filter_form td.filter .select2-selection--single >> nth=-1")
+    # The first choices loaded before typing (typing meanwhile would abort their request).
+    page.wait_for_selector(".select2-results__option[role=option]:not(.loading-results)")
+    page.fill(".select2-container--open .select2-search__field", "zzzz-tidak-ada")
+    page.wait_for_selector(".select2-results__message")
+    assert page.inner_text(".select2-results__message").strip() == "Tidak ada yang cocok"
+    assert "Remove all items" not in page.content()
