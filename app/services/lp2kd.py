@@ -21,6 +21,15 @@ by its ``date``: an enrolment without a date, or dated outside the year, counts 
 annual report only (``Report.undated_enrolments`` says how many there are). Complaints and
 update requests belong to a period by their ``created_at`` in Lampung time (WIB).
 
+Targeting data (``snapshot_id``). By default every desil-based figure (beneficiaries by desil,
+coverage of desil 1-4, overlap, gaps, zones) reads each household's latest desil, village and
+point (the ``household`` row, which the kept per-village measures of gis/measures.py sum: the
+fast path). With a snapshot chosen (BDT 2015, DTSEN 2025-Q3 ...) they read that snapshot's
+rows, live (``gis.queries.reading_snapshot``): the households it lists, in its villages,
+with its desil, exactly as the analysis screens do with ``snapshot=<id>``. The section
+"changes in the targeting data" compares the chosen snapshot (by default the latest) with
+the one before it.
+
 One definition. Coverage, overlap and gaps are those of the analysis screens: for the
 annual report the SQL is exactly ``gis.queries``' (``_program_counts``, ``program_matrix``,
 ``_gap_households`` ...); for a semester it is the same SQL built from the same blocks
@@ -36,7 +45,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
-from sqlalchemy import Integer, and_, cast, distinct, func, literal, or_, select, union_all
+from sqlalchemy import Integer, and_, cast, distinct, func, literal, or_, select, text, union_all
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
@@ -58,6 +67,7 @@ TOP_PAIRS = 10
 INDICATOR_PERIODS = {"s1": ("maret",), "s2": ("september",), "tahunan": ("maret", "september", "tahunan")}
 PERCENT = Decimal("0.01")
 NOTE_MAX = 20000  # characters per free-text field
+LIVE_WORK_MEM = "64MB"  # work_mem of a report computed live over a chosen snapshot (build_report)
 
 
 class ReportError(ValueError):
@@ -162,21 +172,57 @@ class Report:
     requests: dict = field(default_factory=dict)
     note: Optional[dict] = None
     undated_enrolments: int = 0
-    # What changed between the two latest targeting snapshots (None with fewer than two).
+    # What changed between the chosen (or latest) targeting snapshot and the one before it:
+    # None with no snapshot at all; {"a": None, "b": label} when it is the first one.
     targeting_changes: Optional[dict] = None
+    # The targeting data read: a chosen snapshot (id, label), or None and the label of the
+    # latest snapshot (each household's latest values).
+    snapshot_id: Optional[int] = None
+    snapshot_label: Optional[str] = None
 
     @property
     def is_province(self) -> bool:
         return self.regency_id is None
 
 
-def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year: int, period: str) -> Report:
+def snapshot_label(conn: Connection, snapshot_id: Optional[int]) -> Optional[str]:
+    """The label of the snapshot ``snapshot_id`` ("DTSEN 2025-Q3"), or with None the latest
+    one's; None when there is no such snapshot (or none at all)."""
+    from app.services.snapshot_diff import snapshots
+
+    known = snapshots(conn)  # newest first
+    if snapshot_id is None:
+        return known[0].label if known else None
+    return next((s.label for s in known if s.id == snapshot_id), None)
+
+
+def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year: int, period: str,
+                 snapshot_id: Optional[int] = None) -> Report:
     """Every section of the LP2KD of the province (``regency_id`` None) or a regency, for the
-    year and period, limited to what ``scope`` may see. ReportError for a period that does
-    not exist or an area the scope may not report on."""
+    year and period, limited to what ``scope`` may see; the desil-based figures read the
+    targeting snapshot ``snapshot_id`` (None: each household's latest, see the module's
+    docstring). ReportError for a period that does not exist, an unknown snapshot or an area
+    the scope may not report on."""
     first, last = period_range(year, period)
     if not may_report_on(scope, regency_id):
         raise ReportError("this report lies outside your area")
+    label = snapshot_label(conn, snapshot_id)
+    if snapshot_id is not None and label is None:
+        raise ReportError(f"there is no targeting snapshot {snapshot_id}")
+    if snapshot_id is not None:
+        # Computed live over the snapshot's rows: at the default 4 MB the DISTINCT (household,
+        # program) sets of the overlap spill to disk, and PostgreSQL 15's spilled hash aggregate
+        # over a Gather made program_matrix run for minutes at 1 M households (Lampung Timur,
+        # BDT 2015: 472 s; 2.5 s with 64 MB). For this transaction only.
+        conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": LIVE_WORK_MEM})
+    with gq.reading_snapshot(snapshot_id):
+        report = _build_report(conn, scope, regency_id, year, period, first, last, snapshot_id)
+    report.snapshot_id, report.snapshot_label = snapshot_id, label
+    return report
+
+
+def _build_report(conn, scope, regency_id, year, period, first, last, snapshot_id) -> Report:
+    """``build_report``'s sections, inside its ``reading_snapshot``."""
     if regency_id is None:
         area = conn.execute(select(Province.code, Province.name).order_by(Province.code).limit(1)).first()
     else:
@@ -195,7 +241,7 @@ def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year
     report.complaints = _complaints(conn, scope, regency_id, year, period)
     report.requests = _requests(conn, scope, regency_id, year, period)
     report.note = _note(conn, scope, regency_id, year, period)
-    report.targeting_changes = _targeting_changes(conn, scope, regency_id, year)
+    report.targeting_changes = _targeting_changes(conn, scope, regency_id, year, snapshot_id)
     if dates is not None:
         report.undated_enrolments = _undated(conn, scope, regency_id, year, dates)
     report.summary = _summary(report)
@@ -577,14 +623,21 @@ def _note(conn, scope, regency_id, year, period) -> Optional[dict]:
     return dict(row) if row else None
 
 
-def _targeting_changes(conn, scope, regency_id, year) -> Optional[dict]:
-    """The changes between the two latest targeting snapshots (app/services/snapshot_diff.py):
-    the summary and the counts per regency (province) or per village (a regency)."""
+def _targeting_changes(conn, scope, regency_id, year, snapshot_id: Optional[int] = None) -> Optional[dict]:
+    """The changes between the snapshot ``snapshot_id`` (None: the latest) and the one before it
+    (app/services/snapshot_diff.py): the pair's labels, the summary and the counts per regency
+    (province) or per village (a regency). None without any snapshot; ``a`` None when the
+    snapshot is the first one (no earlier period to compare it with)."""
     from app.services import snapshot_diff
 
-    pair = snapshot_diff.choose_pair(conn, None, None)
-    if pair is None:
+    known = snapshot_diff.snapshots(conn)  # newest first
+    if not known:
         return None
+    newer = known[0] if snapshot_id is None else next(s for s in known if s.id == snapshot_id)
+    try:
+        pair = snapshot_diff.choose_pair(conn, None, newer.id)  # A: the latest snapshot older than B
+    except snapshot_diff.DiffError:
+        return {"a": None, "b": newer.label}
     per_area = snapshot_diff.counts_by_regency if regency_id is None else snapshot_diff.counts_by_village
     return {"a": pair.a.label, "b": pair.b.label, "sources_differ": pair.sources_differ,
             "summary": snapshot_diff.summary(conn, pair, scope, regency_id, year),

@@ -8,8 +8,11 @@ module parses the request and lays the report out as sections of tables (``secti
 which the page and the workbook both render, so they show the same numbers.
 
 Arguments: ``area`` = ``province`` or a regency code (``18.07``), ``year``, ``period`` =
-``s1`` | ``s2`` | ``tahunan``. A regency-scoped user (operator, regency Pimpinan) gets their
-regency only (another area: 403).
+``s1`` | ``s2`` | ``tahunan``, ``snapshot`` = the id of a targeting snapshot ("Sumber data";
+empty: each household's latest data, the kept measures). A regency-scoped user (operator,
+regency Pimpinan) gets their regency only (another area: 403). A bad area, year or period on
+the page is a message and the default report; a bad snapshot is a 400 everywhere (a report
+printed from another source than the one asked for would carry the wrong heading).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from sqlalchemy import select
 
 from app import exports
 from app.exports import Column
+from app.errors import BadInput
 from app.extensions import db
 from app.query_guard import guarded_connection
 from app.models.areas import Regency
@@ -35,7 +39,7 @@ from app.security.scope import Scope, ScopeError, current_scope
 from app.services import audit, lp2kd
 from app.views.cell_format import date_text, datetime_text, format_value
 from app.views.choices import (CLUSTER_CHOICES, DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES,
-                               PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES)
+                               PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES, snapshot_choices)
 
 PERIOD_LABELS = {"s1": _("Semester I (January–June)"), "s2": _("Semester II (July–December)"),
                  "tahunan": _("Annual")}
@@ -89,6 +93,16 @@ def _period_title(report: lp2kd.Report) -> str:
     return f"{PERIOD_LABELS[report.period]} {report.year}"
 
 
+def source_text(report: lp2kd.Report) -> str:
+    """The report's "Sumber data": the chosen snapshot ("DTSEN 2025-Q3"), or by default the
+    latest snapshot with the reminder that each household counts with its latest data."""
+    if report.snapshot_id is not None:
+        return report.snapshot_label
+    if report.snapshot_label is None:
+        return gettext("latest of each household")
+    return gettext("%(label)s (latest data of each household)", label=report.snapshot_label)
+
+
 def _targeting_changes_section(report: lp2kd.Report) -> Section:
     """What changed between the two latest targeting snapshots, as the screen "Perubahan antar
     periode data" counts it (app/services/snapshot_diff.py)."""
@@ -99,6 +113,12 @@ def _targeting_changes_section(report: lp2kd.Report) -> Section:
     if t is None:
         section.notes.append(_("Fewer than two targeting data snapshots are loaded: nothing to compare yet."))
         return section
+    if t["a"] is None:
+        section.notes.append(gettext("%(label)s is the first targeting data snapshot: there is no earlier period "
+                                     "to compare it with.", label=t["b"]))
+        return section
+    section.notes.append(gettext("Compares %(b)s (the data source of this report) with the snapshot before it, "
+                                 "%(a)s.", a=t["a"], b=t["b"]))
     s = t["summary"]
     section.tables.append(Table("changes_total", f"{t['a']} → {t['b']}", [], pairs=True, rows=[
         (_("Households in the older snapshot"), s["households_a"], "int"),
@@ -135,6 +155,7 @@ def sections(report: lp2kd.Report) -> list[Section]:
         (_("Area"), report.area_name, "text"),
         (_("Period"), _period_title(report), "text"),
         (_("Days"), f"{date_text(report.first_day)} – {date_text(report.last_day)}", "text"),
+        (_("Data source"), source_text(report), "text"),
         (_("Poverty rate (%)"), s["poverty_rate"], "number"),
         (_("RPJMD target (%)"), s["target_rate"], "number"),
         (_("Programs"), s["programs"], "int"),
@@ -153,6 +174,13 @@ def sections(report: lp2kd.Report) -> list[Section]:
         (_("Data update requests"), s["requests"], "int"),
     ]))
     summary.notes.append(_("Counted enrolments: status usulan, ditetapkan or disalurkan, of households in the area."))
+    if report.snapshot_id is not None:
+        summary.notes.append(gettext("Desil, village and point of each household as %(label)s lists them; households "
+                                     "it does not list are not counted (beneficiaries, coverage, overlap, gaps, "
+                                     "zones).", label=report.snapshot_label))
+    elif report.snapshot_label is not None:
+        summary.notes.append(_("Desil, village and point: each household's latest data (a household the latest "
+                               "snapshot no longer lists keeps those of the last snapshot listing it)."))
     if report.period != "tahunan":
         summary.notes.append(_("A semester holds the enrolments of the year dated inside it; programs belong to "
                                "the report by their fiscal year."))
@@ -376,12 +404,14 @@ def write_workbook(report: lp2kd.Report, target) -> list[str]:
                      for kind, fmt in XLSX_FORMATS.items()}
     wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
     heading = f"LP2KD — {report.area_name} — {_period_title(report)}"
+    source = f"{gettext('Data source')}: {source_text(report)}"
     names, used = [], set()
     for index, section in enumerate(sections(report)):
         sheet = workbook.add_worksheet(_sheet_name(index + 1, str(section.sheet or section.title), used))
         names.append(sheet.name)
         sheet.write_string(0, 0, exports.defuse(heading), title_format)
         sheet.write_string(1, 0, exports.defuse(str(section.title)), bold)
+        sheet.write_string(2, 0, exports.defuse(source))
         row, widths = 3, {}
         for table in section.tables:
             if len(section.tables) > 1 or table.title != section.title:
@@ -448,15 +478,35 @@ class Choice:
     area_name: str
     year: int
     period: str
+    snapshot: Optional[int] = None  # the targeting snapshot read; None: each household's latest
 
     def args(self) -> dict:
-        return {"area": self.area, "year": self.year, "period": self.period}
+        args = {"area": self.area, "year": self.year, "period": self.period}
+        return args if self.snapshot is None else {**args, "snapshot": self.snapshot}
 
 
 class ChoiceError(ValueError):
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, argument: Optional[str] = None):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.argument = message, status, argument
+
+
+def parse_snapshot(source) -> Optional[int]:
+    """The ``snapshot`` argument: None (empty or absent) or the id of an existing targeting
+    snapshot; ChoiceError (400, Indonesian) otherwise."""
+    from app.models.snapshots import TargetingSnapshot
+
+    raw = (source.get("snapshot") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) < 2 ** 31:
+        raise ChoiceError(gettext("%(name)s must be a whole number from %(low)d to %(high)d, not \"%(value)s\"",
+                                  name="snapshot", low=1, high=2 ** 31 - 1, value=raw[:40]), argument="snapshot")
+    snapshot = int(raw)
+    if db.session.execute(select(TargetingSnapshot.id).where(TargetingSnapshot.id == snapshot)).first() is None:
+        raise ChoiceError(gettext("snapshot %(id)d: there is no such targeting data snapshot", id=snapshot),
+                          argument="snapshot")
+    return snapshot
 
 
 def area_choices(scope: Scope) -> list[tuple[str, str]]:
@@ -478,8 +528,9 @@ def province_label() -> str:
 
 def parse_choice(args, scope: Scope, form=None) -> Choice:
     """The report asked for, checked; defaults: the user's regency (or the province), the year
-    of the analysis screens, the annual period."""
+    of the analysis screens, the annual period, each household's latest data."""
     source = form if form is not None else args
+    snapshot = parse_snapshot(source)
     conn = guarded_connection()
     area = (source.get("area") or "").strip()
     if not area:
@@ -506,7 +557,7 @@ def parse_choice(args, scope: Scope, form=None) -> Choice:
     if period not in lp2kd.PERIODS:
         raise ChoiceError(gettext("period must be one of %(values)s, not \"%(value)s\"",
                                   values=", ".join(lp2kd.PERIODS), value=period[:20]))
-    return Choice(area, regency_id, name, year, period)
+    return Choice(area, regency_id, name, year, period, snapshot)
 
 
 def year_choices(scope: Scope, year: int) -> list[int]:
@@ -517,7 +568,8 @@ def year_choices(scope: Scope, year: int) -> list[int]:
 
 
 def _build(scope: Scope, choice: Choice) -> lp2kd.Report:
-    report = lp2kd.build_report(guarded_connection(), scope, choice.regency_id, choice.year, choice.period)
+    report = lp2kd.build_report(guarded_connection(), scope, choice.regency_id, choice.year, choice.period,
+                                choice.snapshot)
     report.area_name = choice.area_name  # "Province of Lampung" rather than the bare name
     return report
 
@@ -537,7 +589,7 @@ class Lp2kdView(BaseView):
         except ChoiceError as exc:
             if exc.status == 403:
                 abort(403)
-            abort(400, description=exc.message)
+            raise BadInput(exc.message) from None
 
     def _page(self, printable: bool):
         scope = current_scope()
@@ -546,14 +598,17 @@ class Lp2kdView(BaseView):
         except ChoiceError as exc:
             if exc.status == 403:
                 abort(403)
+            if exc.argument == "snapshot":
+                raise BadInput(exc.message) from None
             flash(exc.message, "danger")
-            choice = parse_choice({}, scope)
+            choice = parse_choice({"snapshot": request.args.get("snapshot")}, scope)
         report = _build(scope, choice)
         can_write = (not printable and lp2kd.note_writable(scope, choice.regency_id)
                      and self.appbuilder.sm.has_access("can_write", self.class_permission_name))
         return self.render_template(
             "reports/lp2kd.html", report=report, sections=sections(report), choice=choice, printable=printable,
             areas=area_choices(scope), years=year_choices(scope, choice.year), periods=list(PERIOD_LABELS.items()),
+            snapshots=snapshot_choices(), source=source_text(report),
             period_title=_period_title(report), fmt=format_value, can_write=can_write,
             generated=datetime_text(dt.datetime.now(lp2kd.WIB)), today=dt.datetime.now(lp2kd.WIB).date(),
             audit_head="{1}:{2}".format(*audit.head(guarded_connection())),
@@ -578,7 +633,8 @@ class Lp2kdView(BaseView):
         buffer = io.BytesIO()
         write_workbook(report, buffer)
         buffer.seek(0)
-        name = exports.safe_filename(f"LP2KD_{report.area_code}_{report.year}_{report.period}.xlsx")
+        chosen = "" if report.snapshot_id is None else "_" + report.snapshot_label.replace(" ", "-")
+        name = exports.safe_filename(f"LP2KD_{report.area_code}_{report.year}_{report.period}{chosen}.xlsx")
         response = send_file(buffer, mimetype=exports.XLSX_MIMETYPE, as_attachment=True, download_name=name,
                              max_age=0)
         response.headers["Cache-Control"] = "no-store"

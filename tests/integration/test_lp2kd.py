@@ -514,10 +514,11 @@ def test_the_workbook_has_one_sheet_per_section(app, reports, artifacts):
     summary = {row[0]: row[1] for row in _sheet_rows(book[book.sheetnames[0]])[3:] if row[0]}
     values = list(summary.values())
     s = report.summary
-    assert values[5] == s["programs"] and values[6] == float(s["budget"]) and values[7] == float(s["realised_budget"])
-    assert values[9] == s["households"] and values[10] == s["reached"] and values[13] == s["gap_households"]
-    assert values[17] == s["complaints"] == 3  # 2017's first half: two in Lampung Timur, one in Lampung Selatan
-    budget_cell = book[book.sheetnames[0]]["B10"]
+    assert values[3].startswith("DTSEN 2025-Q4 (")  # the data source (each household's latest), after the days
+    assert values[6] == s["programs"] and values[7] == float(s["budget"]) and values[8] == float(s["realised_budget"])
+    assert values[10] == s["households"] and values[11] == s["reached"] and values[14] == s["gap_households"]
+    assert values[18] == s["complaints"] == 3  # 2017's first half: two in Lampung Timur, one in Lampung Selatan
+    budget_cell = book[book.sheetnames[0]]["B11"]
     assert isinstance(budget_cell.value, (int, float)) and "Rp" in budget_cell.number_format
 
     # coverage: one row per desil and the total, as numbers
