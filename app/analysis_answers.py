@@ -116,6 +116,7 @@ def parse_filters(args, conn: Connection, scope: Scope, page_size: int = HTML_PA
         if conn.execute(select(TargetingSnapshot.id).where(TargetingSnapshot.id == snapshot)).first() is None:
             raise FilterError(gettext("snapshot %(id)d: there is no such targeting data snapshot", id=snapshot))
         queries.read_snapshot(snapshot)
+        queries.live_work_mem(conn)
     year = _int_arg(args, "year", 2000, 2100)
     if year is None:
         year = queries.default_year(conn, scope)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
-from sqlalchemy import Integer, and_, cast, distinct, func, literal, or_, select, text, union_all
+from sqlalchemy import Integer, and_, cast, distinct, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
@@ -67,7 +67,6 @@ TOP_PAIRS = 10
 INDICATOR_PERIODS = {"s1": ("maret",), "s2": ("september",), "tahunan": ("maret", "september", "tahunan")}
 PERCENT = Decimal("0.01")
 NOTE_MAX = 20000  # characters per free-text field
-LIVE_WORK_MEM = "64MB"  # work_mem of a report computed live over a chosen snapshot (build_report)
 
 
 class ReportError(ValueError):
@@ -209,12 +208,8 @@ def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year
     label = snapshot_label(conn, snapshot_id)
     if snapshot_id is not None and label is None:
         raise ReportError(f"there is no targeting snapshot {snapshot_id}")
-    if snapshot_id is not None:
-        # Computed live over the snapshot's rows: at the default 4 MB the DISTINCT (household,
-        # program) sets of the overlap spill to disk, and PostgreSQL 15's spilled hash aggregate
-        # over a Gather made program_matrix run for minutes at 1 M households (Lampung Timur,
-        # BDT 2015: 472 s; 2.5 s with 64 MB). For this transaction only.
-        conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": LIVE_WORK_MEM})
+    if snapshot_id is not None:  # computed live over the snapshot's rows
+        gq.live_work_mem(conn)
     with gq.reading_snapshot(snapshot_id):
         report = _build_report(conn, scope, regency_id, year, period, first, last, snapshot_id)
     report.snapshot_id, report.snapshot_label = snapshot_id, label
