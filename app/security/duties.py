@@ -3,8 +3,10 @@
 The fields that decide who gets help — the desil, where the family lives (village and
 point) and its members — change only through a data update request
 (app/services/update_requests.py): proposed by one officer, verified by the regency TKPK,
-approved by Bappeda Provinsi, each step by someone else. No role but Admin edits them
-directly; Admin's direct edit is a correction of last resort and leaves the usual audit row
+approved by Bappeda Provinsi, each step by someone else. A household enters or leaves the data
+the same way (a "new household" or "removal" request; no role but Admin adds or deletes one
+directly, app/security/roles.py), or with an official BDT/DTSEN extract through the import.
+No role but Admin edits them directly; Admin's direct edit is a correction of last resort and leaves the usual audit row
 (before/after, app/services/audit.py) under its own action name, ``direct_edit``.
 
 Screens drop these fields from the form (app/views/direct_edit.py); the REST API refuses

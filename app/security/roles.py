@@ -72,10 +72,17 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     PIMPINAN: SELF_SERVICE + [(AREAS, READ), (DOMAIN, READ), (ANALYSIS, f"(?!{ANALYSIS_WRITE}$).*")],
     PUBLIC: [("LocaleView", ANY)],
 }
-# Rules are joined by "or": the domain's full rights apply to every view but the members'.
+# Rules are joined by "or": the domain's full rights apply to every view but the members' and
+# the households'. A household enters or leaves the data only through a "new household" /
+# "removal" update request (app/security/duties.py): no add or delete, by screen or API, for any
+# role but Admin; the direct edit keeps the fields no request decides (app/views/direct_edit.py).
+HOUSEHOLD_SCREENS = "HouseholdView|HouseholdApi|Households"
+HOUSEHOLD_NO_ENTRY = "can_add|can_delete|can_post"
 for _role in (BAPPEDA, OPERATOR):
-    ROLE_PERMISSIONS[_role] = [(f"(?!(?:{MEMBERS})$)(?:{DOMAIN})", ANY) if rule == (DOMAIN, ANY) else rule
-                               for rule in ROLE_PERMISSIONS[_role]] + [(MEMBERS, READ)]
+    ROLE_PERMISSIONS[_role] = [(f"(?!(?:{MEMBERS}|{HOUSEHOLD_SCREENS})$)(?:{DOMAIN})", ANY)
+                               if rule == (DOMAIN, ANY) else rule
+                               for rule in ROLE_PERMISSIONS[_role]] + [
+        (MEMBERS, READ), (HOUSEHOLD_SCREENS, f"(?!(?:{HOUSEHOLD_NO_ENTRY})$).*")]
 del _role
 ROLE_PERMISSIONS[BAPPEDA] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES, (AUDIT, ANY)]
 ROLE_PERMISSIONS[OPERATOR] += [(WORKFLOW, ANY), PUBLIC_COMPLAINT_PAGES]

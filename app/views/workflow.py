@@ -361,8 +361,13 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
     @staticmethod
     def _prefill_household(form) -> None:
         """``?household=<id>`` ("Propose a change" on a household's page): a change of that
-        household, its No KK filled in — when the user may change it."""
+        household, its No KK filled in — when the user may change it; ``&kind=hapus`` ("Propose
+        removal") a removal of it. ``?kind=baru`` ("Propose a new household" on the list): a new
+        household."""
+        kind = request.args.get("kind")
         pk = request.args.get("household", type=int)
+        if kind == "baru":
+            form.kind.data = "baru"
         if pk is None:
             return
         household = db.session.execute(scope_mod.apply(select(Household).where(Household.id == pk), Household,
@@ -371,7 +376,7 @@ class UpdateRequestView(NoActionsMixin, ScopedModelView):
             flash(gettext("No KK: %(reason)s", reason=gettext("no household with this No KK in your area")),
                   "warning")
             return
-        form.kind.data = "ubah"
+        form.kind.data = "hapus" if kind == "hapus" else "ubah"
         form.no_kk.data = household.no_kk
 
     def _household_by_no_kk(self, form) -> Household | None:

@@ -44,9 +44,10 @@ def map_point(page, selector, lat, lon):
 
 
 @needs_lampung
-def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, village):
+def test_admin_adds_household_with_the_map_picker(page, artifacts, engine, village):
+    """Admin adds directly (every other role proposes a new household: app/security/duties.py)."""
     no_kk = f"189999010190{random.randrange(5000, 9999):04d}"
-    login(page, "op1807")
+    login(page, "admin")
     page.goto("/householdview/add")
     page.wait_for_selector("#point-picker[data-loaded='1']")
     page.fill("#no_kk", no_kk)
@@ -111,6 +112,8 @@ def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, vi
     # The operator's edit form has no point (separation of duties: a change of the point is
     # proposed); Admin's edit form opens on the stored point.
     edit_url = page.url.replace("/show/", "/edit/")
+    page.goto("/logout/")
+    login(page, "op1807")
     page.goto(edit_url)
     assert page.locator("#request-only-note").count() == 1 and page.locator("#point-picker").count() == 0
     page.goto("/logout/")
@@ -123,8 +126,20 @@ def test_operator_adds_household_with_the_map_picker(page, artifacts, engine, vi
     page.screenshot(path=str(artifacts / "household_edit_picker.png"), full_page=True)
 
 
-def test_bad_point_comes_back_with_the_message_and_the_input(page, artifacts, village):
+def test_operator_proposes_a_new_household_from_the_list(page, artifacts):
+    """No direct add for an operator: one click on the list opens the "new household" request."""
     login(page, "op1807")
+    page.goto("/householdview/list/")
+    assert page.locator("a[href*='/householdview/add']").count() == 0
+    page.click("#propose-new-household")
+    page.wait_for_load_state("networkidle")
+    assert "/updaterequestview/add" in page.url
+    assert page.locator("#kind").input_value() == "baru"
+    page.screenshot(path=str(artifacts / "household_propose_new.png"), full_page=True)
+
+
+def test_bad_point_comes_back_with_the_message_and_the_input(page, artifacts, village):
+    login(page, "admin")
     page.goto("/householdview/add")
     page.wait_for_selector("#point-picker[data-loaded='1']")
     page.fill("#no_kk", f"189999010190{random.randrange(5000, 9999):04d}")

@@ -51,6 +51,9 @@ EXPECT_OTHER = {
     # but Admin (app/security/duties.py).
     "bappeda": {**{m: "writable" for m in DOMAIN_MODELS}, HouseholdMember: "denied"},
 }
+# Models a role may edit but never delete (nor add): a household leaves the data through a
+# removal request (app/security/duties.py); its delete answers 403 before any row is looked up.
+NO_DELETE = {"op1807": {Household}, "bappeda": {Household}, "opd_test": set(), "pimpinan": set()}
 # What each role may do with its OWN row: "write" (edit/delete work) or "read" (read only).
 EXPECT_OWN = {
     "op1807": {**{m: "write" for m in DOMAIN_MODELS}, HouseholdMember: "read"},
@@ -272,7 +275,7 @@ def test_rest_api(app, rows, username):
             assert other not in listing.json["ids"], (username, base)
             assert other_get.status_code == 404
             assert put_other.status_code == write_refusal, (username, base, put_other.status_code)
-            assert delete_other.status_code == write_refusal
+            assert delete_other.status_code == (403 if model in NO_DELETE[username] else write_refusal)
         else:
             assert other_get.status_code == 200
             assert put_other.status_code == 403, (username, base, put_other.status_code, put_other.data[:200])
@@ -280,8 +283,43 @@ def test_rest_api(app, rows, username):
         assert _exists(app, model, other)
 
 
+@pytest.mark.parametrize("username", USERS)
+def test_a_household_enters_and_leaves_only_through_a_request(app, rows, username):
+    """Separation of duties (issue 11): no role but Admin adds or deletes a household directly,
+    by screen or by API, not even its own regency's; the list and the show page offer the
+    "new household" / "removal" request instead (to who may propose one)."""
+    own = rows["own"][Household]
+    client = app.test_client()
+    _login(client, username)
+    assert client.get("/householdview/add").status_code == 403
+    assert client.post(f"/householdview/delete/{own}").status_code == 403
+    headers = _token(app.test_client(), username)
+    api = app.test_client()
+    assert api.post("/api/v1/household/", json={"no_kk": "1807041501990003"}, headers=headers).status_code == 403
+    assert api.delete(f"/api/v1/household/{own}", headers=headers).status_code == 403
+    assert _exists(app, Household, own)
+    listing = client.get("/householdview/list/")
+    show = client.get(f"/householdview/show/{own}")
+    proposes = username in ("op1807", "bappeda")  # the roles that propose update requests
+    assert ('href="/updaterequestview/add?kind=baru"' in listing.text) is proposes, username
+    assert (f'href="/updaterequestview/add?household={own}&amp;kind=hapus"' in show.text) is proposes, username
+    assert "/householdview/add" not in listing.text
+    if proposes:
+        form = client.get(f"/updaterequestview/add?household={own}&kind=hapus")
+        assert form.status_code == 200 and '<option selected value="hapus">' in form.text, username
+
+
+def test_admin_still_adds_and_deletes_a_household(app, rows):
+    admin = app.test_client()
+    _login(admin, "admin")
+    assert admin.get("/householdview/add").status_code == 200
+    listing = admin.get("/householdview/list/")
+    assert "/householdview/add" in listing.text and "kind=baru" not in listing.text
+
+
 def test_operator_cannot_create_outside_their_regency(app, rows):
-    """Add is scoped too: a household declared in a village of another regency is refused."""
+    """No add at all for an operator, and a household declared in a village of another regency
+    would be refused anyway."""
     from app.extensions import db
 
     client = app.test_client()
