@@ -189,6 +189,20 @@ def artifacts() -> Path:
     return path
 
 
+def wait_until(predicate, timeout: float = 120, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true (returned), for at most ``timeout``
+    seconds: for the work of another process (the queue worker), which no event announces."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def sql(app, statement: str, **params):
     """Run SQL in its own app context (never sharing the session with a request) and commit;
     the rows, or [] for a statement that returns none."""

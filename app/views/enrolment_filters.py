@@ -13,7 +13,6 @@ target: the program overlap page links its counts with it.
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
 from urllib.parse import urlencode
 
@@ -24,14 +23,12 @@ from flask_babel import gettext, lazy_gettext as _
 from sqlalchemy import select
 from wtforms import StringField
 
-from app.models.areas import District, Regency, Village
 from app.models.households import Enrolment, Household
 from app.services.eligibility import outside_target_clause
-from app.views.household_filters import TargetingFiltersMixin, _refuse, _single
+from app.views.household_filters import TargetingFiltersMixin, _refuse, _single, filter_by_regency
 
 YES = {"ya", "yes", "1"}
 NO = {"tidak", "no", "0"}
-REGENCY_CODE = re.compile(r"\d{2}\.\d{2}")
 
 
 class OutsideTargetFilter(BaseFilter):
@@ -53,15 +50,8 @@ class HouseholdRegencyFilter(BaseFilter):
     name = _("equals (code)")
 
     def apply(self, query, value):
-        text = _single(value)
-        if not text:
-            return query
-        if not REGENCY_CODE.fullmatch(text):
-            return _refuse(query, gettext("Household's regency: type the regency code, e.g. 18.07 (got %(value)s).",
-                                          value=text[:20]))
-        villages = (select(Village.id).join(District, District.id == Village.district_id)
-                    .join(Regency, Regency.id == District.regency_id).where(Regency.code == text))
-        return query.filter(Enrolment.household_id.in_(select(Household.id).where(Household.village_id.in_(villages))))
+        return filter_by_regency(query, value, lambda villages: Enrolment.household_id.in_(
+            select(Household.id).where(Household.village_id.in_(villages))))
 
 
 ELIGIBILITY_FILTERS = {"desil_target": [OutsideTargetFilter], "household_regency": [HouseholdRegencyFilter]}

@@ -57,7 +57,7 @@ PROGRAM_COUNTS = (("0", _("0 programs")), ("1", _("1 program")), ("2", _("2 prog
                   ("3", _("3 or more programs")))
 DESIL_VALUES = tuple(range(1, 11))
 SIXTEEN_DIGITS = re.compile(r"\d{16}")
-REGENCY_CODE = re.compile(r"\d{2}\.\d{2}")  # 18.07 (enrolment_filters imports this module: no import back)
+REGENCY_CODE = re.compile(r"\d{2}\.\d{2}")  # 18.07
 ZONE_YES = {"1", "ya", "yes"}
 
 
@@ -279,24 +279,32 @@ def regency_id_of(code: str) -> Optional[int]:
     return db.session.execute(query).scalar()
 
 
+def filter_by_regency(query, value, households_in):
+    """``query`` narrowed to households declared in the regency whose code (18.07) is ``value``:
+    ``households_in(villages)`` makes the clause from the regency's villages (the household list
+    filters Household.village_id, the enrolment list its households). An operator may choose
+    only his own regency; another one is said and lists nothing (his scope would list nothing
+    anyway). The one rule of the analysis pages' per-regency links."""
+    text = _single(value)
+    if not text:
+        return query
+    if not REGENCY_CODE.fullmatch(text):
+        return _refuse(query, gettext("Regency: type the regency code, e.g. 18.07 (got %(value)s).",
+                                      value=text[:20]))
+    regency_id = regency_id_of(text)
+    if regency_id is None:
+        return _refuse(query, gettext("Regency %(value)s: not a regency of your area.", value=text))
+    return query.filter(households_in(villages_in([regency_id])))
+
+
 class RegencyFilter(BaseFilter):
     """The household's declared village in the regency: the overlap page's per-regency counts
-    (gis.queries._households joins the declared village's district). An operator may choose only
-    his own regency; another one is said and lists nothing (his scope would list nothing anyway)."""
+    (gis.queries._households joins the declared village's district)."""
 
     name = _("equals (code)")
 
     def apply(self, query, value):
-        text = _single(value)
-        if not text:
-            return query
-        if not REGENCY_CODE.fullmatch(text):
-            return _refuse(query, gettext("Regency: type the regency code, e.g. 18.07 (got %(value)s).",
-                                          value=text[:20]))
-        regency_id = regency_id_of(text)
-        if regency_id is None:
-            return _refuse(query, gettext("Regency %(value)s: not a regency of your area.", value=text))
-        return query.filter(Household.village_id.in_(villages_in([regency_id])))
+        return filter_by_regency(query, value, Household.village_id.in_)
 
 
 class InZoneFilter(BaseFilter):

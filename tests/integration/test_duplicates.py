@@ -20,7 +20,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import text
 
-from tests.conftest import DEMO_PASSWORD, sql
+from tests.conftest import DEMO_PASSWORD, sql, wait_until
 
 OWN, OTHER = "18.07", "18.01"  # Lampung Timur (op1807, ver1807) and Lampung Selatan (op1801)
 RUN = random.randint(10, 99)
@@ -341,18 +341,6 @@ def number_text_id(n: int) -> str:
     return f"{n:,}".replace(",", ".")
 
 
-def _until(check, timeout: float):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError("timed out")
-
-
 def test_the_scan_button_queues_one_scan_that_the_worker_runs(app, client, planted, jobs_worker):
     """The button only queues (a scan of 1 M households takes tens of seconds); a second click
     while it waits or runs gives the same scan; the worker records the outcome with the pairs."""
@@ -368,8 +356,9 @@ def test_the_scan_button_queues_one_scan_that_the_worker_runs(app, client, plant
     scans = sql(app, "SELECT id, requested_by FROM duplicate_scan WHERE id > :b", b=before)
     assert len(scans) == 1 and scans[0][1] == "bappeda"
     scan_id = scans[0][0]
-    status, found_, finished = _until(lambda: (lambda r: r if r[0] in ("done", "failed") else None)(
-        sql(app, "SELECT status, found, finished_at FROM duplicate_scan WHERE id = :i", i=scan_id)[0]), 120)
+    status, found_, finished = wait_until(lambda: (lambda r: r if r[0] in ("done", "failed") else None)(
+        sql(app, "SELECT status, found, finished_at FROM duplicate_scan WHERE id = :i", i=scan_id)[0]), 120,
+        "the scan to finish")
     assert status == "done", found_
     assert sum(found_.values()) == sql(app, "SELECT count(*) FROM duplicate_candidate")[0][0]
     assert set(found_) == {"nik_ganda", "orang_sama", "kk_dua_desa", "bantuan_ganda"}

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.services.import_jobs import INTERRUPTED
-from tests.conftest import needs_lampung
+from tests.conftest import needs_lampung, wait_until
 from tests.integration.test_household_import import _DAY, _login, _upload, _wait, household_row, write_csv
 
 ROWS = 20_000  # large enough that the commit is plainly "mid-run" at the pause
@@ -44,16 +44,6 @@ def _job(engine, job_id):
     with engine.connect() as conn:
         return conn.execute(text("SELECT status, error, summary, progress FROM import_job WHERE id = :id"),
                             {"id": job_id}).one()
-
-
-def _until(predicate, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @needs_lampung
@@ -103,10 +93,10 @@ def test_killed_worker_fails_the_job_writes_nothing_and_ulangi_finishes_it(app, 
         before = _households(engine)
         r = client.post(f"/imports/job/{check_id}/commit")
         commit_id = int(r.headers["Location"].rstrip("/").split("/")[-1])
-        _until(lambda: (lambda j: j.status == "running" and (j.summary or {}).get("phase") == "menyimpan")(
+        wait_until(lambda: (lambda j: j.status == "running" and (j.summary or {}).get("phase") == "menyimpan")(
             _job(engine, commit_id)), timeout=300, what="the commit job to reach its write")
         jobs_worker.kill()
-        status = _until(lambda: (lambda s: s if s["finished"] else None)(
+        status = wait_until(lambda: (lambda s: s if s["finished"] else None)(
             client.get(f"/imports/job/{commit_id}/status").json), timeout=30, what="the job to be marked failed")
         assert status["status"] == "failed" and status["error"] == INTERRUPTED
         assert _households(engine) == before  # nothing half-written
