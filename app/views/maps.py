@@ -211,7 +211,7 @@ class MapView(BaseView):
         in the map's current ones on click, since the filters change inside the iframe."""
         if not self.appbuilder.sm.has_access("can_export", "GeoExportView"):
             return None
-        args = {k: v for k, v in request.args.items() if k in ("regency", "year", "k")}
+        args = {k: v for k, v in request.args.items() if k in ("regency", "year", "k", "snapshot")}
         links = {}
         for key, endpoint in (("gpkg", "GeoExportView.geopackage"), ("villages", "GeoExportView.villages_geojson"),
                               ("zones", "GeoExportView.zones_geojson")):

@@ -192,3 +192,27 @@ def test_a_write_is_seen_through_the_cache(app, client, heads, ids):
         sql(app, "DELETE FROM enrolment WHERE id = :i", i=enrolment)
     _doc, again = served(client, heads["op1807"], url)
     assert again == before
+
+
+def test_the_map_downloads_follow_the_choice(app, ids):
+    """/gis/export/villages.geojson (the map's download button; host.js passes the map's
+    snapshot) counts the chosen snapshot's households too, logs the choice, refuses a bad one."""
+    from tests.integration.test_geo_export import last_log_id, logs_since
+
+    bdt = ids["bdt"]
+    client = session_client(app, "op1807")
+    before = last_log_id(app)
+    r = client.get(f"/gis/export/villages.geojson?year={YEAR}&regency={OWN}&snapshot={bdt}")
+    assert r.status_code == 200
+    assert f"sumber{bdt}" in r.headers["Content-Disposition"]
+    doc = json.loads(r.data)
+    assert doc["snapshot"] == bdt
+    got = {f["properties"]["kode_desa"]: tuple(f["properties"][k] for k in
+                                               ("jml_rt", "desil1", "penerima", "tumpang_tindih", "prog_3plus",
+                                                "belum_jangkau"))
+           for f in doc["features"] if f["properties"]["jml_rt"] > 0}
+    assert got == expected(app, bdt, ids["own"])
+    assert logs_since(app, before) == [("op1807", "geo:villages", "geojson",
+                                        {"year": YEAR, "k": 1, "regency": OWN, "snapshot": bdt}, len(doc["features"]))]
+    r = client.get(f"/gis/export/villages.geojson?year={YEAR}&snapshot=abc")
+    assert r.status_code == 400 and r.json["message"].startswith("snapshot")
