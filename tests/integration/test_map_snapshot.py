@@ -21,18 +21,22 @@ FIELDS = ("households", "desil1", "reached", "multi_program", "programs_3plus", 
 
 # Per village (of the source's village): households, desil 1, reached (1+ program), 2+, 3+, gap
 # households (desil <= k, in a zone of the year, no counted program), for the households whose
-# latest (declared) village lies in :regency (NULL: all) - the scope of an operator; zones of that
-# regency or province-wide. A household is in a zone by its point, or without a point by its
-# village lying more than half inside the zone.
+# latest (declared) village lies in :regencies (NULL: all); zones of :regency or province-wide
+# (NULL: all zones); only the programs of :agency (NULL: all). An operator's scope: regencies =
+# [R], regency = R; an OPD's: the regencies its programs cover and its own, agency = its id. A
+# household is in a zone by its point, or without a point by its village lying more than half
+# inside the zone.
 EXPECTED_SQL = """
 WITH src AS ({source}),
 scoped AS (
     SELECT src.* FROM src JOIN household h ON h.id = src.id JOIN village hv ON hv.id = h.village_id
       JOIN district hd ON hd.id = hv.district_id
-     WHERE CAST(:regency AS int) IS NULL OR hd.regency_id = CAST(:regency AS int)),
+     WHERE CAST(:regencies AS int[]) IS NULL OR hd.regency_id = ANY(CAST(:regencies AS int[]))),
 n AS (
     SELECT s.*, (SELECT count(DISTINCT e.program_id) FROM enrolment e
-                  WHERE e.household_id = s.id AND e.year = :y AND e.status = ANY(:st)) AS n
+                  WHERE e.household_id = s.id AND e.year = :y AND e.status = ANY(:st)
+                    AND (CAST(:agency AS int) IS NULL
+                         OR e.program_id IN (SELECT id FROM program WHERE agency_id = CAST(:agency AS int)))) AS n
       FROM scoped s),
 z AS (SELECT id, geom FROM priority_zone
        WHERE year = :y AND (CAST(:regency AS int) IS NULL OR regency_id IS NULL OR regency_id = CAST(:regency AS int))),
@@ -51,9 +55,12 @@ SNAPSHOT = ("SELECT household_id AS id, village_id, desil, location FROM househo
             "WHERE snapshot_id = CAST(:s AS int)")
 
 
-def expected(app, snapshot_id, regency_id=None, k=1) -> dict[str, tuple]:
+def expected(app, snapshot_id, regency_id=None, k=1, regencies=None, agency=None) -> dict[str, tuple]:
     source = LATEST if snapshot_id is None else SNAPSHOT
-    rows = sql(app, EXPECTED_SQL.format(source=source), s=snapshot_id, regency=regency_id, y=YEAR, st=COUNTED, k=k)
+    if regencies is None and regency_id is not None:
+        regencies = [regency_id]
+    rows = sql(app, EXPECTED_SQL.format(source=source), s=snapshot_id, regency=regency_id, regencies=regencies,
+               agency=agency, y=YEAR, st=COUNTED, k=k)
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
@@ -74,7 +81,7 @@ def ids(app):
 
 @pytest.fixture(scope="module")
 def heads(app):
-    return {user: bearer(app, user) for user in ("bappeda", "op1807")}
+    return {user: bearer(app, user) for user in ("bappeda", "op1807", "opd_dinkop_lamtim", "pimpinan")}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +105,22 @@ def test_bdt_2015_chosen_gives_its_figures_to_bappeda_and_op1807(app, client, he
     # The operator asking for another regency gets its villages without a household.
     _doc, other = served(client, heads["op1807"], f"/gis/geojson/villages?year={YEAR}&regency=18.71&zoom=10&snapshot={bdt}")
     assert other == {}
+
+
+def test_an_opd_and_pimpinan_get_their_own_scope_of_the_snapshot(app, client, heads, ids):
+    """An OPD officer: the households of the regencies its programs cover (and its own), reached
+    only by its agency's programs; Pimpinan: the province's figures, as Bappeda."""
+    bdt = ids["bdt"]
+    agency, own = sql(app, "SELECT a.id, a.regency_id FROM ab_user u JOIN agency a ON a.id = u.agency_id "
+                           "WHERE u.username = 'opd_dinkop_lamtim'")[0]
+    regencies = [r[0] for r in sql(app, """SELECT pr.regency_id FROM program_regency pr JOIN program p
+                                              ON p.id = pr.program_id WHERE p.agency_id = :a""", a=agency)]
+    want = expected(app, bdt, regencies=sorted(set(regencies) | {own}), agency=agency)
+    _doc, got = served(client, heads["opd_dinkop_lamtim"], f"/gis/geojson/villages?year={YEAR}&zoom=8&snapshot={bdt}")
+    assert got == want and got
+    assert got != expected(app, bdt, own)  # not the operator's figures: only the agency's programs reach
+    _doc, got = served(client, heads["pimpinan"], f"/gis/geojson/villages?year={YEAR}&zoom=8&snapshot={bdt}")
+    assert got == expected(app, bdt)
 
 
 def test_a_dtsen_quarter_with_a_wider_gap_threshold(app, client, heads, ids):
