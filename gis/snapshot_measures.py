@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app.security.scope import Scope
-from gis import queries
+from gis import measures, queries
 from gis.features import _measure_properties
 from gis.targeting import snapshot_stamp
 
@@ -58,10 +58,18 @@ def _stamp(conn: Connection, snapshot_id: int, year: int) -> tuple:
 
 
 def _compute(conn: Connection, scope: Scope, snapshot_id: int, year: int, max_desil: int) -> dict[int, dict]:
-    queries.live_work_mem(conn)
-    with queries.reading_snapshot(snapshot_id):
-        rows = queries.village_measures(conn, year, scope, max_desil)
-    return {r["village_id"]: _measure_properties(r) for r in rows}
+    """The figures, on a connection of its own with the longer timeout of the kept measures'
+    refresh (gis/measures.py): like that refresh the work is kept for every later request,
+    whereas one cut by the request's 30 s timeout would be lost and started again by each retry
+    (under load the province's first computation at 1 M households took 25.6 s). A GET writes
+    nothing, so the other connection sees what the request's would."""
+    with conn.engine.connect() as side, side.begin():
+        side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
+                     {"t": str(measures._refresh_timeout_ms())})
+        queries.live_work_mem(side)
+        with queries.reading_snapshot(snapshot_id):
+            rows = queries.village_measures(side, year, scope, max_desil)
+        return {r["village_id"]: _measure_properties(r) for r in rows}
 
 
 class SnapshotMeasuresCache:
