@@ -377,20 +377,25 @@ def _measure_properties(m: Optional[dict]) -> dict:
 
 def villages_geojson(conn: Connection, scope: Scope, *, year: int, max_desil: int = 1,
                      regency_id: Optional[int] = None, bbox=None, tolerance: Optional[float] = None,
-                     decimals: int = DEFAULT_DECIMALS) -> str:
+                     decimals: int = DEFAULT_DECIMALS, measures: Optional[dict[int, dict]] = None,
+                     snapshot: Optional[dict] = None) -> str:
     """Villages (all of them, or one regency's, or those meeting ``bbox``) with id (the
     database id the household list filters by), code, name, kind, district, regency and
     the measures of ``gis.queries.village_measures`` for the scope (0 where the scope
-    holds no household of the village)."""
-    measures = {m["village_id"]: m for m in
-                queries.village_measures(conn, year, scope, max_desil, regency_id=regency_id)}
+    holds no household of the village). ``measures``: those figures already computed (village
+    id -> properties; a chosen snapshot's, gis/snapshot_measures.py), then also named in the
+    collection's ``snapshot`` member ({id, label})."""
+    if measures is None:
+        measures = {m["village_id"]: _measure_properties(m) for m in
+                    queries.village_measures(conn, year, scope, max_desil, regency_id=regency_id)}
     rows = area_rows(conn, "villages", bbox=bbox, regency_id=regency_id, tolerance=tolerance, decimals=decimals)
     features = []
     for r in rows:  # the village code holds the district and regency codes: only their names here
         props = {k: v for k, v in r.items() if k not in ("geometry", "district_code", "regency_code")}
-        props.update(_measure_properties(measures.get(r["id"])))
+        props.update(measures.get(r["id"]) or _measure_properties(None))
         features.append(feature(r["code"], r["geometry"], props))
-    return feature_collection(features, year=year, k=max_desil)
+    extra = {"snapshot": snapshot} if snapshot is not None else {}  # the default answer stays as it was
+    return feature_collection(features, year=year, k=max_desil, **extra)
 
 
 class MeasuresCache:

@@ -12,8 +12,10 @@ app/security/roles.py; anonymous callers get 401, roles without it 403):
 
 Parameters are the village map's (app/views/maps.py, and the GIS endpoints it loads):
 ``regency`` (Kemendagri code, e.g. 18.07), ``year`` (default: the year the map opens on,
-the last year with enrolments) and ``k`` (gaps count desil <= k, default 1); ``measure``
-only colours the map and is ignored. A bad value answers 400 naming the parameter.
+the last year with enrolments), ``k`` (gaps count desil <= k, default 1) and ``snapshot``
+(the map's "Sumber data": the households that targeting snapshot lists, with its desil and
+village, app/services/snapshot_arg.py; default the latest data); ``measure`` only colours the
+map and is ignored. A bad value answers 400 naming the parameter.
 
 What a user gets is what the village map shows them (app.security.scope):
 - the villages of the chosen regency, or of the whole province; a regency scope (Operator
@@ -74,6 +76,7 @@ from app.extensions import db
 from app.models.areas import District, Regency, Village
 from app.models.zones import PriorityZone
 from app.security.scope import Scope, current_scope, in_scope
+from app.services.snapshot_arg import SnapshotArgError, parse_snapshot
 from gis import features as F
 from gis import queries
 from gis.features import QueryError
@@ -125,13 +128,16 @@ class Selection:
     regency_id: Optional[int] = None
     regency_code: Optional[str] = None
     regency_name: Optional[str] = None
+    snapshot: Optional[int] = None  # the targeting snapshot read; None: each household's latest
 
     def log_filters(self) -> dict:
-        return {"year": self.year, "k": self.k, "regency": self.regency_code}
+        filters = {"year": self.year, "k": self.k, "regency": self.regency_code}
+        return filters if self.snapshot is None else {**filters, "snapshot": self.snapshot}
 
     def filename(self, stem: str, ext: str) -> str:
         area = (self.regency_code or "lampung").replace(".", "")
-        return exports.safe_filename(f"{stem}_{area}_{self.year}_k{self.k}.{ext}")
+        source = "" if self.snapshot is None else f"_sumber{self.snapshot}"
+        return exports.safe_filename(f"{stem}_{area}_{self.year}_k{self.k}{source}.{ext}")
 
 
 def parse_selection(conn: Connection, scope: Scope, args) -> Selection:
@@ -142,6 +148,10 @@ def parse_selection(conn: Connection, scope: Scope, args) -> Selection:
     if year is None:
         year = queries.default_year(conn, scope)
     k = F.parse_int(args.get("k"), "k", 1, 1, 4)
+    try:
+        snapshot = parse_snapshot(args, conn)
+    except SnapshotArgError as exc:
+        raise SelectionError(exc.message) from None
     regency_id = F.regency_id_for(conn, args.get("regency"))
     if scope.kind == "regency":
         if regency_id is not None and regency_id != scope.regency_id:
@@ -150,7 +160,7 @@ def parse_selection(conn: Connection, scope: Scope, args) -> Selection:
     code = name = None
     if regency_id is not None:
         code, name = conn.execute(select(Regency.code, Regency.name).where(Regency.id == regency_id)).one()
-    return Selection(year=year, k=k, regency_id=regency_id, regency_code=code, regency_name=name)
+    return Selection(year=year, k=k, regency_id=regency_id, regency_code=code, regency_name=name, snapshot=snapshot)
 
 
 # --- SQL ----------------------------------------------------------------------------------------
@@ -272,7 +282,12 @@ LAYERS = {  # layer name -> (query builder, fields, feature id field, export_log
 
 def _rows(conn: Connection, layer: str, scope: Scope, sel: Selection, geometry: str):
     build = LAYERS[layer][0]
-    result = conn.execute(build(scope, sel, geometry), execution_options={"stream_results": True, "yield_per": BATCH})
+    # The query builders read the snapshot when they build (gis.queries._households).
+    with queries.reading_snapshot(sel.snapshot):
+        statement = build(scope, sel, geometry)
+    if sel.snapshot is not None:
+        queries.live_work_mem(conn)
+    result = conn.execute(statement, execution_options={"stream_results": True, "yield_per": BATCH})
     yield from result.mappings()
 
 
@@ -298,11 +313,13 @@ def geojson_chunks(conn: Connection, layer: str, scope: Scope, sel: Selection, c
                    ) -> Iterator[str]:
     """One layer as an RFC 7946 FeatureCollection, in pieces of at most ``BATCH`` features.
     The collection's foreign members name the layer (GDAL/QGIS take "name" as the layer
-    name), the year, k and regency. ``counter[0]`` is the number of features written."""
+    name), the year, k, regency (and the snapshot read, if chosen). ``counter[0]`` is the number of features written."""
     _build, fields, id_field, _what = LAYERS[layer]
     counter = counter if counter is not None else [0]
     head = {"type": "FeatureCollection", "name": layer, "year": sel.year, "k": sel.k,
             "regency": sel.regency_code}
+    if sel.snapshot is not None:
+        head["snapshot"] = sel.snapshot
     yield json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"features":['
     pending: list[str] = []
     for row in _rows(conn, layer, scope, sel, "geojson"):

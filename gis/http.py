@@ -7,7 +7,10 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   the scoped measures households, desil1, reached, coverage, multi_program, gaps
   (``gis.queries.village_measures``; 0 where the scope holds no household). Parameters
   ``regency=18.07``, ``bbox=minx,miny,maxx,maxy``, ``simplify=<degrees>`` or ``zoom=<z>``,
-  ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1).
+  ``year=`` (default: the year the screens open on, queries.default_year), ``k=`` (desil for gaps, default 1),
+  ``snapshot=<id>`` ("Sumber data": the measures over the households that targeting snapshot lists,
+  with its desil and village, gis/snapshot_measures.py; the answer then names it in ``snapshot``
+  {id, label}; default: each household's latest data).
 - ``/gis/geojson/villages/targeting``  login; the village map's targeting measures per village id
   (``year=``, ``regency=``): ``desil_exit``, ``entered``, ``left`` of the two latest snapshots for
   users who may open the snapshot diff page, ``duplicates`` (open pairs) for those who may open the
@@ -21,7 +24,7 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   ``bbox=``, ``zoom=``/``simplify=``).
 
 Vector tiles, ``GeoTilesView``: ``/gis/tiles/households/{z}/{x}/{y}.pbf`` and
-``/gis/tiles/villages/{z}/{x}/{y}.pbf`` (login; ``year=``, ``k=``), see gis/tiles.py.
+``/gis/tiles/villages/{z}/{x}/{y}.pbf`` (login; ``year=``, ``k=``; villages also ``snapshot=``), see gis/tiles.py.
 An empty tile answers 204 with no body.
 
 OGC API - Features Part 1 (Core, GeoJSON, OAS 3.0), ``OgcApiView`` under ``/ogc``:
@@ -84,8 +87,10 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.extensions import db
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
+from app.services import snapshot_diff
+from app.services.snapshot_arg import SnapshotArgError, parse_snapshot
 from gis import features as F
-from gis import geo_export, ogc_filter, queries, targeting
+from gis import geo_export, ogc_filter, queries, snapshot_measures, targeting
 from gis import tiles as T
 from gis.features import QueryError
 
@@ -192,6 +197,21 @@ def _k() -> int:
     return F.parse_int(_args().get("k"), "k", 1, 1, 4)
 
 
+def _snapshot(conn) -> Optional[int]:
+    """``snapshot=<id>`` ("Sumber data"): None for the latest data, else an existing targeting
+    snapshot (the one parser, app/services/snapshot_arg.py; a bad value is a 400)."""
+    try:
+        return parse_snapshot(_args(), conn)
+    except SnapshotArgError as exc:
+        raise QueryError(exc.message) from None
+
+
+def _snapshot_member(conn, snapshot_id: int) -> dict:
+    """{id, label} of the chosen snapshot ("BDT 2015", "DTSEN 2025-Q4"), named in the answer."""
+    label = next(s.label for s in snapshot_diff.snapshots(conn) if s.id == snapshot_id)
+    return {"id": snapshot_id, "label": label}
+
+
 def _measures_ttl() -> float:
     """Seconds an OPD's live per-village figures are shared by the requests of a map view."""
     return float(current_app.config.get("SINERGI_GIS_MEASURES_TTL", 30))
@@ -221,8 +241,13 @@ class GeoFeaturesView(BaseApi):
         tolerance, decimals = _simplification()
         bbox = F.parse_bbox(_args().get("bbox"))
         regency_id = F.regency_id_for(conn, _args().get("regency"))
-        body = F.villages_geojson(conn, current_scope(), year=_year(conn), max_desil=_k(), regency_id=regency_id,
-                                  bbox=bbox, tolerance=tolerance, decimals=decimals)
+        scope, year, k, snapshot = current_scope(), _year(conn), _k(), _snapshot(conn)
+        # A chosen snapshot: its figures of the whole scope, computed once and kept
+        # (gis/snapshot_measures.py); None: the kept measures of the latest data, as before.
+        measures = snapshot_measures.village_measures(conn, scope, snapshot, year, k)
+        body = F.villages_geojson(conn, scope, year=year, max_desil=k, regency_id=regency_id,
+                                  bbox=bbox, tolerance=tolerance, decimals=decimals, measures=measures,
+                                  snapshot=None if snapshot is None else _snapshot_member(conn, snapshot))
         return _send(body, F.GEOJSON, SCOPED_CACHE)
 
     @expose("/villages/targeting", methods=["GET"])
@@ -347,6 +372,13 @@ class GeoTilesView(BaseApi):
         T.check_tile(z, x, y)
         conn = _connection()
         scope, year = current_scope(), _year(conn)
+        # The tiles follow the "Sumber data" choice as the GeoJSON does (same figures, same
+        # cache), so that a client colouring villages by desil 1 or gaps from tiles shows the
+        # snapshot it asked for. (The village map page itself draws villages from the GeoJSON.)
+        snapshot = _snapshot(conn)
+        if snapshot is not None:
+            return self._tile(T.village_tile(conn, z, x, y,
+                                             snapshot_measures.village_measures(conn, scope, snapshot, year, _k())))
         if queries.kept_scope(scope):  # the tile's villages' kept measures, in the tile's own SQL
             return self._tile(T.village_tile(conn, z, x, y, scope=scope, year=year, max_desil=_k()))
         measures = F.measures_cache.get(conn, scope, year, _k(), _measures_ttl())

@@ -96,9 +96,16 @@ def _diff_rows(conn: Connection, pair: diff.Pair, scope: Scope, year: Optional[i
 
 def _stamp(conn: Connection, pair: diff.Pair, year: int) -> tuple:
     """What the province's per-village counts of ``pair`` depend on (module docstring)."""
+    return snapshot_stamp(conn, (pair.a.id, pair.b.id), year)
+
+
+def snapshot_stamp(conn: Connection, snapshot_ids, year: int) -> tuple:
+    """A version stamp of the rows of the snapshots ``snapshot_ids`` (module docstring): their
+    ids and ``loaded_at``, the households registered and the highest household id. Also the
+    stamp of gis/snapshot_measures.py, which adds what its figures read besides."""
     measures.ensure_current(conn, year)
     snapshots = conn.execute(select(TargetingSnapshot.id, TargetingSnapshot.loaded_at)
-                             .where(TargetingSnapshot.id.in_((pair.a.id, pair.b.id)))
+                             .where(TargetingSnapshot.id.in_(tuple(snapshot_ids)))
                              .order_by(TargetingSnapshot.id)).all()
     households = conn.execute(text(
         "SELECT (SELECT coalesce(sum(households), 0) FROM village_measure WHERE year = :y), "

@@ -536,6 +536,17 @@ def household_list_url(village_id: Optional[int] = None, year: Optional[int] = N
     return url_for(f"{view.__class__.__name__}.list") + ("?" + urlencode(args) if args else "")
 
 
+def household_list_args() -> dict[str, str]:
+    """The household list's request arguments of its village and "Sumber data" filters
+    (``_flt_<n>_village``, ``_flt_<n>_snapshot``): the village map's popup builds its link to a
+    village's households, of the snapshot the map shows, in the browser."""
+    from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
+
+    view = _household_view()
+    return {"village": view.filter_arg("village", FilterRelationOneToManyEqual),
+            "snapshot": view.filter_arg("snapshot", SnapshotFilter)}
+
+
 # --- the targeting panel -------------------------------------------------------------------------
 
 PLAIN_VILLAGE_SELECT = 600  # up to this many choosable villages (a regency's): a plain <select>

@@ -5,7 +5,8 @@ in an iframe inside the FAB layout: folium's page loads Bootstrap 5 and resets h
 which FAB's Bootstrap 3 pages must not get. The data comes from the scoped GIS endpoints
 (gis/http.py) in the browser; these views only decide what the user may choose (regency,
 year, k, measure) and how households are drawn (clusters up to gis.maps.CLUSTER_LIMIT
-points in scope, vector tiles beyond).
+points in scope, vector tiles beyond). The village map's "Sumber data" (``snapshot=``) is the
+household list's and the LP2KD's choice: its measures then come from that targeting snapshot.
 """
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.errors import BadInput
 from app.extensions import db
 from app.security.scope import Scope, current_scope
-from app.views.choices import DESIL_CHOICES
+from app.services.snapshot_arg import SnapshotArgError, parse_snapshot
+from app.views.choices import DESIL_CHOICES, snapshot_choices
+from app.views.household_filters import household_list_args
 from app.services.snapshot_diff import choose_pair
 from gis import maps, queries, targeting
 
@@ -91,6 +95,7 @@ def _labels() -> dict[str, str]:
         "searchVillage": _("Find a village"), "searchPlaceholder": _("Village name or code"),
         "noVillageFound": _("No village found"),
         "districtPrefix": _("Kec."), "openHouseholdList": _("Households in this village"),
+        "dataSource": _("Data source"),
         "villageDuplicates": _("Duplicates and double aid in this village"),
         "snapshotChanges": _("Changes between data periods"),
         "m_desil_exit": _("Left desil 1–4"), "m_entered": _("Entered the data"), "m_left": _("Left the data"),
@@ -118,6 +123,22 @@ def _labels() -> dict[str, str]:
 def _status_labels() -> dict[str, str]:
     return {"cocok": _("Matches the declared village"), "beda_desa": _("In another village (beda desa)"),
             "di_luar_wilayah": _("Outside the region"), "tanpa_titik": _("No point")}
+
+
+def _chosen_snapshot() -> Optional[int]:
+    """The map's "Sumber data" (``snapshot=<id>``, the LP2KD's parser): None for the latest data;
+    a bad value is a 400 naming it, as on the LP2KD and the GeoJSON."""
+    try:
+        return parse_snapshot(request.args)
+    except SnapshotArgError as exc:
+        raise BadInput(exc.message) from None
+
+
+def _snapshot_options() -> list[dict]:
+    """The "Sumber data" choices, labelled as on the household list and the LP2KD: the latest
+    data first (the default), then every snapshot, the newest first."""
+    return [{"value": "", "label": _("latest of each household")}] + [
+        {"value": s.id, "label": s.label} for s in snapshot_choices()]
 
 
 def _int_arg(name: str, default: int, allowed) -> int:
@@ -190,7 +211,7 @@ class MapView(BaseView):
         in the map's current ones on click, since the filters change inside the iframe."""
         if not self.appbuilder.sm.has_access("can_export", "GeoExportView"):
             return None
-        args = {k: v for k, v in request.args.items() if k in ("regency", "year", "k")}
+        args = {k: v for k, v in request.args.items() if k in ("regency", "year", "k", "snapshot")}
         links = {}
         for key, endpoint in (("gpkg", "GeoExportView.geopackage"), ("villages", "GeoExportView.villages_geojson"),
                               ("zones", "GeoExportView.zones_geojson")):
@@ -202,6 +223,7 @@ class MapView(BaseView):
     @expose("/villages/")
     @has_access
     def villages(self):
+        _chosen_snapshot()  # a bad one is refused here already, not only inside the frame
         return self._host(_("Village map"), "MapView.village_frame",
                           _("Villages coloured by the chosen measure; click a village for its figures and its "
                             "households. Priority zones and borders can be switched on and off."),
@@ -215,6 +237,7 @@ class MapView(BaseView):
             common = self._common(conn, scope)
             measures = _measure_labels(conn)
         config = common["config"]
+        snapshot = _chosen_snapshot()
         measure = request.args.get("measure", "desil1")
         focus = request.args.get("village", "")
         config.update({
@@ -224,6 +247,11 @@ class MapView(BaseView):
             "k": _int_arg("k", 1, range(1, MAX_DESIL + 1)),
             "maxDesil": MAX_DESIL,
             "measures": measures,
+            # "Sumber data": the desil-based measures of a snapshot instead of the latest data
+            # (/gis/geojson/villages?snapshot=); the popup's household list link keeps it.
+            "snapshot": snapshot or "",
+            "snapshots": _snapshot_options(),
+            "householdListArgs": household_list_args(),
         })
         page = self._page(_("Village map"), config, common["bounds"])
         return self._document(maps.village_map_html(page))

@@ -493,20 +493,13 @@ class ChoiceError(ValueError):
 
 def parse_snapshot(source) -> Optional[int]:
     """The ``snapshot`` argument: None (empty or absent) or the id of an existing targeting
-    snapshot; ChoiceError (400, Indonesian) otherwise."""
-    from app.models.snapshots import TargetingSnapshot
+    snapshot; ChoiceError (400, Indonesian) otherwise (the one parser: app/services/snapshot_arg.py)."""
+    from app.services.snapshot_arg import SnapshotArgError, parse_snapshot as parse
 
-    raw = (source.get("snapshot") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or not 1 <= int(raw) < 2 ** 31:
-        raise ChoiceError(gettext("%(name)s must be a whole number from %(low)d to %(high)d, not \"%(value)s\"",
-                                  name="snapshot", low=1, high=2 ** 31 - 1, value=raw[:40]), argument="snapshot")
-    snapshot = int(raw)
-    if db.session.execute(select(TargetingSnapshot.id).where(TargetingSnapshot.id == snapshot)).first() is None:
-        raise ChoiceError(gettext("snapshot %(id)d: there is no such targeting data snapshot", id=snapshot),
-                          argument="snapshot")
-    return snapshot
+    try:
+        return parse(source)
+    except SnapshotArgError as exc:
+        raise ChoiceError(exc.message, argument="snapshot") from None
 
 
 def area_choices(scope: Scope) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@
 })();
 
 // Download links of the map's layers (gis/geo_export.py): the filters change inside the iframe,
-// so on click the link takes the map's current regency / year / k (or, before the map has
+// so on click the link takes the map's current regency / year / k / Sumber data (or, before the map has
 // started, those the page's own URL carries).
 (function () {
   var links = document.querySelectorAll('a[data-sinergi-export]');
@@ -26,12 +26,12 @@
       var maps = frame && frame.contentWindow && frame.contentWindow.SinergiMaps;
       var state = maps && maps.current && maps.current.state;
       if (state) {
-        ['regency', 'year', 'k'].forEach(function (key) { params[key] = state[key]; });
+        ['regency', 'year', 'k', 'snapshot'].forEach(function (key) { params[key] = state[key]; });
         return params;
       }
     } catch (e) { /* not our frame: fall back to the page's URL */ }
     var search = new URLSearchParams(window.location.search);
-    ['regency', 'year', 'k'].forEach(function (key) { params[key] = search.get(key); });
+    ['regency', 'year', 'k', 'snapshot'].forEach(function (key) { params[key] = search.get(key); });
     return params;
   }
   function refresh(link) {

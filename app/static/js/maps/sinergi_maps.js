@@ -336,7 +336,11 @@
     metricScale(map);
     hideTooltipsUnderPopups(map);
 
-    var state = { regency: cfg.regency || '', year: cfg.year, k: cfg.k, measure: cfg.measure };
+    // snapshot: the "Sumber data" (a targeting snapshot's id; '' = each household's latest data)
+    var state = { regency: cfg.regency || '', year: cfg.year, k: cfg.k, measure: cfg.measure,
+                  snapshot: cfg.snapshot ? String(cfg.snapshot) : '' };
+    // The snapshot of the figures shown ({id, label} as the GeoJSON names it; null: the latest).
+    var shownSnapshot = null;
     var status = statusControl(map);
     var classes = null;
     var classesKey = null;
@@ -386,16 +390,23 @@
     }).addTo(map);
     layerControl.addOverlay(villages, t('villages'));
 
-    // The household list filtered by the village's database id (properties.id).
+    // The household list filtered by the village's database id (properties.id) and, with a
+    // snapshot shown, by that snapshot ("Sumber data" of the list: the households it lists, its
+    // desil filters read its desil). The list's village is the household's latest one.
     function householdListLink(p) {
       if (p.id === undefined || p.id === null) { return ''; }
+      var names = cfg.householdListArgs || { village: '_flt_0_village' };
+      var args = {};
+      args[names.village] = p.id;
+      if (shownSnapshot && names.snapshot) { args[names.snapshot] = shownSnapshot.id; }
       return '<a class="btn btn-sm btn-primary sinergi-household-list" target="_top" href="' +
-        esc(withQuery(cfg.urls.householdList, { _flt_0_village: p.id })) + '">' + esc(t('openHouseholdList')) + '</a>';
+        esc(withQuery(cfg.urls.householdList, args)) + '">' + esc(t('openHouseholdList')) + '</a>';
     }
 
     function villagePopup(feature) {
       var p = feature.properties || {};
-      var rows = [
+      var rows = shownSnapshot ? [[t('dataSource'), shownSnapshot.label]] : [];
+      rows = rows.concat([
         [t('households'), num(p.households)],
         [t('m_desil1'), num(p.desil1)],
         [t('reached'), num(p.reached)],
@@ -406,7 +417,7 @@
         [t('m_programs_2'), num(measureValue(p, 'programs_2'))],
         [t('m_programs_3plus'), num(p.programs_3plus)],
         [t('m_gaps', { k: state.k }), num(p.gaps)]
-      ];
+      ]);
       ['desil_exit', 'entered', 'left', 'duplicates'].forEach(function (m) {
         var v = targetingValue(p, m);
         if (v !== null) { rows.push([t('m_' + m), num(v)]); }
@@ -476,6 +487,10 @@
                  esc(t('zones')) + '</span></li>');
       legendEl.setAttribute('data-measure', state.measure);
       var sub = '';
+      if (shownSnapshot && !TARGETING[state.measure]) {
+        sub = '<div class="sinergi-note sinergi-snapshot-note">' + esc(t('dataSource') + ': ' + shownSnapshot.label) +
+          '</div>';
+      }
       if (DIFF_KINDS[state.measure] && pair) {
         sub = '<div class="sinergi-note">' + esc(state.measure === 'desil_exit'
           ? t('desilExitNote', { a: pair.a.label, b: pair.b.label })
@@ -489,7 +504,7 @@
       if (TARGETING[state.measure] && !(targeting && targeting.key === targetingKey())) {
         loadTargeting();  // recolours when it arrives
       }
-      var key = [state.measure, state.year, state.k, state.regency,
+      var key = [state.measure, state.year, state.k, state.regency, state.snapshot,
                  TARGETING[state.measure] && targeting ? targeting.key : ''].join('|');
       if (key !== classesKey) {
         var values = [];
@@ -515,7 +530,7 @@
       if (have.zoom !== zoomLevel(map) || have.key !== dataKey()) { return true; }
       return have.bbox !== null && !have.bbox.contains(map.getBounds());
     }
-    function dataKey() { return [state.year, state.k, state.regency].join('|'); }
+    function dataKey() { return [state.year, state.k, state.regency, state.snapshot].join('|'); }
     function loadVillages() {
       if (!needsReload()) { return; }
       var zoom = zoomLevel(map);
@@ -526,9 +541,11 @@
       setBodyState('villages-state', 'loading');
       status(t('loadingVillages'));
       getJSON(withQuery(cfg.urls.villages, {
-        zoom: zoom, year: state.year, k: state.k, regency: state.regency, bbox: bbox ? bbox.toBBoxString() : ''
+        zoom: zoom, year: state.year, k: state.k, regency: state.regency, bbox: bbox ? bbox.toBBoxString() : '',
+        snapshot: state.snapshot
       })).then(function (fc) {
         if (mine !== seq) { return; }
+        shownSnapshot = fc.snapshot || null;
         villages.clearLayers();
         villages.addData(fc);
         loaded = pending;
@@ -537,6 +554,7 @@
         recolour();
         status(t('villagesShown', { n: num(n) }));
         setBodyState('villages-loaded', n);
+        setBodyState('snapshot-shown', shownSnapshot ? shownSnapshot.id : '');
         setBodyState('villages-state', 'ready');
         openFocused();
       }).catch(function (err) {
@@ -580,7 +598,8 @@
       }).catch(function (err) { status(t('loadFailed', { error: err.message }), true); });
     }
     function params() {
-      return { regency: cfg.canChooseRegency ? state.regency : '', year: state.year, k: state.k, measure: state.measure };
+      return { regency: cfg.canChooseRegency ? state.regency : '', year: state.year, k: state.k, measure: state.measure,
+               snapshot: state.snapshot };
     }
 
     // Filter panel
@@ -594,6 +613,15 @@
         syncUrl(params());
         recolour();
       });
+      if ((cfg.snapshots || []).length > 1) {
+        // The desil-based measures over one targeting snapshot (BDT 2015, DTSEN 2025-Q4 ...);
+        // the changes and duplicates measures do not depend on it.
+        select(panel, 'sinergi-snapshot', t('dataSource'), cfg.snapshots, state.snapshot, function (value) {
+          state.snapshot = value;
+          syncUrl(params());
+          loadVillages();
+        });
+      }
       select(panel, 'sinergi-year', t('year'), cfg.years.map(function (y) { return { value: y, label: String(y) }; }),
         state.year, function (value) {
           state.year = Number(value);
