@@ -262,6 +262,22 @@ def duplicate_counts_by_village(session, scope, kind: Optional[str] = None) -> d
     return {village_id: count for village_id, count in rows}
 
 
+def villages_with_pairs(scope, kind: Optional[str] = None):
+    """SELECT of the ids of the villages where an open candidate in the scope has a side: the
+    queue's village choices (a hashed subplan over ``duplicate_candidate``, a few thousand rows)."""
+    base = _filters(_scoped(select(DuplicateCandidate.village_id, DuplicateCandidate.other_village_id),
+                            scope), kind).subquery()
+    return select(base.c.village_id).union(select(base.c.other_village_id))
+
+
+def pairs_in_village(village_id, scope, kind: Optional[str] = None):
+    """Scalar subquery: the open candidates in the scope with a side in ``village_id`` (a column
+    of the outer query, e.g. ``Village.id``, or a value); indexes on both village columns."""
+    return _filters(_scoped(select(func.count(DuplicateCandidate.id)), scope), kind).where(
+        or_(DuplicateCandidate.village_id == village_id,
+            DuplicateCandidate.other_village_id == village_id)).scalar_subquery()
+
+
 def candidate_in_scope(session, candidate_id: int, scope) -> Optional[DuplicateCandidate]:
     return session.execute(_scoped(select(DuplicateCandidate).where(DuplicateCandidate.id == candidate_id),
                                    scope)).scalar_one_or_none()
