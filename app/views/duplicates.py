@@ -71,7 +71,7 @@ def _with_pairs(village_label: str, pairs: int) -> str:
 
 def _villages_with_pairs():
     # The pairs are scoped like the queue; the villages besides like every village filter.
-    with_pairs = Village.id.in_(service.villages_with_pairs(scope_mod.current_scope(), _kind_arg()))
+    with_pairs = service.has_open_pairs(Village.id, scope_mod.current_scope(), _kind_arg())
     areas = VILLAGES.scope()
     return with_pairs if areas is None else and_(areas, with_pairs)
 
