@@ -167,8 +167,8 @@ def test_the_menu_permissions_are_read_once_per_request(app, villages):
     client = login(app.test_client(), "bappeda")
     statements = _statements(app, client, "/duplicates/")
     permission_reads = [s for s in statements if "ab_permission_view" in s and "ab_view_menu" in s]
-    # One read of the roles' permissions (plus scope.py's role.permissions), not one per menu item.
-    assert len(permission_reads) <= 2, len(permission_reads)
+    # One read of the roles' permissions (scope.py's unmask check included), not one per menu item.
+    assert len(permission_reads) == 1, permission_reads
     assert len(statements) < 30, len(statements)
 
 
