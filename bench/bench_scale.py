@@ -590,6 +590,20 @@ def duplicate_queue_sql(role, ctx) -> list[str]:
             f"SELECT * FROM duplicate_candidate WHERE {where} ORDER BY score DESC, id LIMIT 50"]
 
 
+def duplicate_village_choices_sql(role, ctx) -> str:
+    """The queue's village filter, first page of choices: villages of the scope with open pairs,
+    with their number, in code order (the way a person would write it: a semi-join)."""
+    scope = f" AND c.regency_id = {ctx['lt_id']}" if role == "op1807" else ""
+    villages = f" AND d.regency_id = {ctx['lt_id']}" if role == "op1807" else ""
+    return f"""
+        SELECT v.id, v.name, v.code, d.name,
+               (SELECT count(*) FROM duplicate_candidate c WHERE v.id IN (c.village_id, c.other_village_id){scope})
+          FROM village v JOIN district d ON d.id = v.district_id
+         WHERE v.id IN (SELECT c.village_id FROM duplicate_candidate c WHERE true{scope}
+                        UNION SELECT c.other_village_id FROM duplicate_candidate c WHERE true{scope}){villages}
+         ORDER BY v.code LIMIT 21"""
+
+
 def lp2kd_sql(role, ctx, regency_id=None) -> list[str]:
     """The report's four heavy sections by hand: coverage by desil, beneficiaries by program,
     the program pairs and the gaps."""
@@ -668,6 +682,8 @@ def workloads(ctx: dict) -> list[Workload]:
                      [snapshot_diff_sql(role, ctx)], variants=NO_PARALLEL),
             Workload("duplicate review queue", role, "/duplicates/", duplicate_queue_sql(role, ctx), ceiling=0.3,
                      html=True),
+            Workload("duplicate queue village choices", role, "/duplicates/filter_choices/village?q=",
+                     [duplicate_village_choices_sql(role, ctx)], ceiling=0.3, html=True),
             Workload("village map targeting measures", role, f"/gis/geojson/villages/targeting?year={year}",
                      [snapshot_diff_sql(role, ctx)], variants=NO_PARALLEL,
                      note="per-village changes kept per process (gis/targeting.py); the baseline is the bare diff"),

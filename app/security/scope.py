@@ -78,6 +78,13 @@ def scope_for(user) -> Scope:
 
 def _has_unmask(user) -> bool:
     perm, view = UNMASK_PERMISSION
+    if has_request_context():
+        # FAB's own check, answered from the request's one read of the roles' permissions
+        # (SinergiSecurityManager.exist_permission_on_roles) instead of loading every role's
+        # permission objects again each time a scope is computed.
+        from flask import current_app
+
+        return current_app.appbuilder.sm._has_view_access(user, perm, view)
     return any(pv.permission.name == perm and pv.view_menu.name == view
                for role in user.roles for pv in role.permissions)
 

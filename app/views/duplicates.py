@@ -8,6 +8,7 @@ kinds are recorded as confirmed.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -15,7 +16,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import format_decimal, gettext
 from flask_babel import lazy_gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.extensions import db
 from app.models.areas import Village
@@ -30,6 +31,7 @@ from app.services.validation import InputError
 from app.views.base import ScopedModelView
 from app.views.cell_format import date_text, datetime_text, number_text
 from app.views.choices import SYNERGY_CHOICES, choice_label, select_field
+from app.views.remote_filters import VILLAGES, RemoteFilterMixin, remote_select
 
 PAGE_SIZE = 50
 CATEGORY = "Households"
@@ -55,6 +57,33 @@ def _number(value, scope) -> str:
 def _snapshot_label(item: dict) -> str:
     """'BDT 2015' or 'DTSEN 2025-Q4', as TargetingSnapshot.label writes it."""
     return item.get("source") if item.get("source") == BDT else f"{item.get('source')} {item.get('period')}"
+
+
+def _kind_arg():
+    """The finding chosen on the page (the village choices are asked with it): None for all."""
+    kind = request.args.get("kind", "").strip()
+    return kind if kind in KINDS else None
+
+
+def _with_pairs(village_label: str, pairs: int) -> str:
+    return gettext("%(village)s, %(n)s pairs", village=village_label, n=number_text(pairs))
+
+
+def _villages_with_pairs():
+    # The pairs are scoped like the queue; the villages besides like every village filter.
+    with_pairs = service.has_open_pairs(Village.id, scope_mod.current_scope(), _kind_arg())
+    areas = VILLAGES.scope()
+    return with_pairs if areas is None else and_(areas, with_pairs)
+
+
+# The village filter's choices, loaded as the user types (/duplicates/filter_choices/village):
+# the villages of the user's area with open pairs (of the chosen finding), with their number.
+# Rendering all of them made bappeda's page 2,500 options and 230 KB (bench/README.md).
+QUEUE_VILLAGES = dataclasses.replace(
+    VILLAGES, name="duplicate village",
+    columns=lambda: (*VILLAGES.columns(), service.pairs_in_village(Village.id, scope_mod.current_scope(),
+                                                                   _kind_arg())),
+    label=lambda row: _with_pairs(VILLAGES.label(row), row[4]), scope=_villages_with_pairs)
 
 
 def describe(candidate, households, villages, scope) -> dict:
@@ -95,10 +124,12 @@ def describe(candidate, households, villages, scope) -> dict:
             "village": villages.get(candidate.village_id, "")}
 
 
-class DuplicateView(BaseView):
+class DuplicateView(RemoteFilterMixin, BaseView):
     route_base = "/duplicates"
     default_view = "index"
+    # filter_choices (RemoteFilterMixin) is asked with can_list, like the page itself.
     method_permission_name = {"index": "list", "dismiss": "decide", "confirm": "decide", "scan": "scan"}
+    remote_filters = {"village": QUEUE_VILLAGES}
 
     @expose("/")
     @has_access
@@ -116,21 +147,22 @@ class DuplicateView(BaseView):
         # commit expires every loaded object (one query per row afterwards).
         session.commit()
         total, rows = service.queue(session, scope, kind, village_id, PAGE_SIZE, page * PAGE_SIZE)
-        counts = service.duplicate_counts_by_village(session, scope, kind)
-        village_ids = set(counts) | {c.village_id for c in rows} | {c.other_village_id for c in rows} | {
+        village_ids = {c.village_id for c in rows} | {c.other_village_id for c in rows} | {
             item.get("village_id") for c in rows for item in (c.detail or {}).get("listed", [])}
-        if village_id:
-            village_ids.add(village_id)
         villages = dict(session.execute(select(Village.id, Village.name).where(Village.id.in_(village_ids))).all()) \
             if village_ids else {}
         households = service.households_of(session, rows)
+        # The chosen village comes back with its label (within the scope); the others load on demand.
+        chosen = [(vid, _with_pairs(label, total)) for vid, label in VILLAGES.labels([village_id] if village_id else [])]
+        village_select = remote_select("village", "village",
+                                       url_for(".filter_choices", column="village", kind=kind),
+                                       gettext("All villages"), chosen, allow_clear=True)
         sm = self.appbuilder.sm
         return self.render_template(
             "duplicates/queue.html", title=gettext("Duplicates & double aid"),
             items=[describe(c, households, villages, scope) for c in rows], total=total, page=page,
             pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, kind=kind, village_id=village_id,
-            kinds=[(k, service.KIND_LABELS[k]) for k in KINDS],
-            village_choices=sorted(((v, villages.get(v, ""), n) for v, n in counts.items()), key=lambda x: x[1]),
+            kinds=[(k, service.KIND_LABELS[k]) for k in KINDS], village_select=village_select,
             number=number_text, can_decide=sm.has_access("can_decide", self.class_permission_name),
             can_scan=sm.has_access("can_scan", self.class_permission_name),
             pending_scan=pending_scan, last_scan=last_scan, worker_down=worker_down, when=datetime_text,

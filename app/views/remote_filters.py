@@ -146,27 +146,38 @@ def active_filter_ids(column: str) -> list[int]:
     return ids
 
 
+def remote_select(element_id: str, name: str, choices_url: str, placeholder, selected=(),
+                  allow_clear: bool = False) -> Markup:
+    """An empty ``<select>`` that static/js/remote_select.js turns into a Select2 asking
+    ``choices_url``; only ``selected`` [(id, label)] are options. ``allow_clear`` adds an
+    empty first option and a clear button, for a form where "no choice" means "all"."""
+    options = Markup("").join(Markup('<option value="{}" selected>{}</option>').format(pk, label)
+                              for pk, label in selected)
+    if allow_clear:
+        options = Markup('<option value=""></option>') + options
+    attrs = {
+        "class": "form-control sinergi-remote-select",
+        "id": element_id,
+        "name": name,
+        "data-choices-url": choices_url,
+        "data-placeholder": str(placeholder),
+        "data-searching": gettext("Searching…"),
+        "data-no-results": gettext("Nothing matches"),
+        "data-error": gettext("The choices could not be loaded"),
+        "data-loading-more": gettext("Loading more…"),
+    }
+    if allow_clear:
+        attrs["data-allow-clear"] = "1"
+    rendered = " ".join(f'{key}="{escape(value)}"' for key, value in attrs.items())
+    return Markup(f"<select {rendered}>") + options + Markup("</select>")
+
+
 class RemoteSelectWidget:
-    """An empty ``<select>`` that static/js/remote_select.js turns into a Select2 asking the
-    view's ``filter_choices`` endpoint; only the filters already applied are options."""
+    """A list filter's remote select: the filters already applied are its options."""
 
     def __call__(self, field, **kwargs):
-        options = Markup("").join(
-            Markup('<option value="{}" selected>{}</option>').format(pk, label)
-            for pk, label in field.source.labels(active_filter_ids(field.name)))
-        attrs = {
-            "class": "form-control sinergi-remote-select",
-            "id": field.id,
-            "name": field.name,
-            "data-choices-url": url_for(f"{field.endpoint}.filter_choices", column=field.name),
-            "data-placeholder": str(field.source.placeholder),
-            "data-searching": gettext("Searching…"),
-            "data-no-results": gettext("Nothing matches"),
-            "data-error": gettext("The choices could not be loaded"),
-            "data-loading-more": gettext("Loading more…"),
-        }
-        rendered = " ".join(f'{key}="{escape(value)}"' for key, value in attrs.items())
-        return Markup(f"<select {rendered}>") + options + Markup("</select>")
+        return remote_select(field.id, field.name, url_for(f"{field.endpoint}.filter_choices", column=field.name),
+                             field.source.placeholder, field.source.labels(active_filter_ids(field.name)))
 
 
 class RemoteSelectField(Field):

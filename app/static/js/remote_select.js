@@ -15,6 +15,7 @@
       theme: "bootstrap",
       width: "100%",
       placeholder: d.placeholder,
+      allowClear: d.allowClear === "1",  // a page filter where no choice means "all"
       minimumInputLength: 0,
       ajax: {
         url: d.choicesUrl,
