@@ -88,6 +88,8 @@ def write_snapshot_rows(run: Run) -> int:
     # The members' NIKs by one grouping joined once (instead of a look-up per household), and
     # only the rows new to the snapshot or different from what it holds: a re-load of an
     # unchanged period writes (and locks) no row, and the snapshot holds the same rows after.
+    # The snapshot's id as a literal: its rows are read by the primary key's first column
+    # (none for a new snapshot), not by scanning every snapshot's rows.
     return run.sql(f"""
         INSERT INTO household_snapshot AS s (snapshot_id, household_id, desil_max, desil, village_id, address, rt,
                                              rw, location, member_count, member_niks, source_row)
@@ -96,7 +98,7 @@ def write_snapshot_rows(run: Run) -> int:
           LEFT JOIN (SELECT m.household_id, array_agg(m.nik ORDER BY m.nik) AS niks FROM household_member m
                       WHERE m.household_id IN (SELECT existing_id FROM import_row) GROUP BY 1) m
                  ON m.household_id = h.id
-          LEFT JOIN household_snapshot o ON o.snapshot_id = r.target_snapshot_id AND o.household_id = h.id
+          LEFT JOIN household_snapshot o ON o.snapshot_id = {int(run.snapshot_id)} AND o.household_id = h.id
          WHERE o.household_id IS NULL
             OR (o.desil, o.village_id, o.address, o.rt, o.rw, o.location, o.member_count, o.member_niks)
                IS DISTINCT FROM ({values})
