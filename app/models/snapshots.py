@@ -68,8 +68,10 @@ class HouseholdSnapshot(Model):
         # (village, snapshot): one snapshot's rows of a regency's villages (migration 0015)
         Index("ix_household_snapshot_village_id", "village_id", "snapshot_id"),
     )
-    snapshot_id = Column(Integer, ForeignKey("targeting_snapshot.id", ondelete="CASCADE"), primary_key=True)
-    snapshot = relationship(TargetingSnapshot, foreign_keys=[snapshot_id])
+    # Held to its snapshot by fk_household_snapshot_snapshot_range alone (migration 0016).
+    snapshot_id = Column(Integer, primary_key=True)
+    snapshot = relationship(TargetingSnapshot, primaryjoin="HouseholdSnapshot.snapshot_id == TargetingSnapshot.id",
+                            foreign_keys=[snapshot_id])
     household_id = Column(Integer, ForeignKey("household.id", ondelete="CASCADE"), primary_key=True, index=True)
     desil_max = Column(SmallInteger, nullable=False)
     desil = Column(SmallInteger, nullable=False)

@@ -218,3 +218,52 @@ def test_the_upload_form_names_a_bad_period(app, tmp_path):
                             content_type="multipart/form-data")
         assert r.status_code == 400
         assert reason in r.get_data(as_text=True)
+
+
+@needs_lampung
+def test_a_reload_rewrites_only_the_rows_that_changed(engine, places, created, tmp_path):
+    """A re-load of the same period writes a snapshot row only where the file's row, the values
+    read or the members' NIKs differ from what the snapshot holds, and touches no unchanged
+    household (no new version, no row lock): the rows after are the same either way."""
+    place = places["timur"]
+    first, second = new_kk(), new_kk()
+    created += [first, second]
+    rows = [household_row(place, no_kk=first, rt="7"), household_row(place, no_kk=second, rt="7")]
+    assert run_import(engine, write_csv(tmp_path / "a.csv", rows), dry_run=False, report_dir=tmp_path).committed
+
+    def versions():
+        with engine.connect() as conn:
+            return {r.no_kk: (r.h, r.s) for r in conn.execute(text("""
+                SELECT h.no_kk, h.xmin::text || '/' || h.xmax::text AS h, s.xmin::text AS s
+                  FROM household h JOIN household_snapshot s ON s.household_id = h.id
+                  JOIN targeting_snapshot t ON t.id = s.snapshot_id AND t.source = 'BDT 2015'
+                 WHERE h.no_kk = ANY(:k)"""), {"k": [first, second]})}
+
+    def snapshot_row(kk):
+        with engine.connect() as conn:
+            return conn.execute(text("""
+                SELECT s.source_row, s.member_niks FROM household_snapshot s JOIN household h ON h.id = s.household_id
+                  JOIN targeting_snapshot t ON t.id = s.snapshot_id AND t.source = 'BDT 2015' WHERE h.no_kk = :k"""),
+                {"k": kk}).one()
+
+    loaded = versions()
+    again = run_import(engine, write_csv(tmp_path / "b.csv", rows), dry_run=False, report_dir=tmp_path)
+    assert again.committed and (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    assert versions() == loaded
+
+    # "007" is the RT "7" was read as: the household is unchanged, the file's row is not.
+    with engine.begin() as conn:  # a member added since: the snapshot lists the NIKs as they stand
+        member = nik()
+        conn.execute(text("""INSERT INTO household_member (household_id, nik, name, sex, relationship_to_head)
+                             SELECT id, :n, 'Anggota Uji', 'P', 'anak' FROM household WHERE no_kk = :k"""),
+                     {"n": member, "k": second})
+    loaded = versions()  # (the member's foreign key locked its household)
+    rows[0]["rt"] = "007"
+    third = run_import(engine, write_csv(tmp_path / "c.csv", rows), dry_run=False, report_dir=tmp_path)
+    assert third.committed and (third.inserted, third.updated) == (0, 0)
+    after = versions()
+    assert after[first][0] == loaded[first][0] and after[second][0] == loaded[second][0]
+    assert after[first][1] != loaded[first][1] and after[second][1] != loaded[second][1]
+    assert snapshot_row(first).source_row["rt"] == "007"
+    assert snapshot_row(second).member_niks == [member]
+    assert snapshot_row(second).source_row["rt"] == "7"

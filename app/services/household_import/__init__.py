@@ -18,7 +18,8 @@ How it works, in constant memory whatever the size of the file:
    column, value, reason in Indonesian (the report is a document for the operator).
 3. **Write** (not in a dry run, and only when no row was rejected): one
    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM`` counting inserted,
-   updated and unchanged rows, then the audit rows: one per inserted or updated row (a
+   updated and unchanged rows (offered only the new and the changed rows: an unchanged row
+   is neither rewritten nor locked; likewise the rows of the targeting snapshot), then the audit rows: one per inserted or updated row (a
    create with the new row, an update with the changed columns before and after, as the
    ORM event writes them; unchanged rows get none) built and hash-chained in SQL
    (audit.record_select), and ONE summary row naming the file — all in the same transaction
