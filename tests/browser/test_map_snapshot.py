@@ -43,7 +43,12 @@ def test_choosing_bdt_2015_recolours_the_villages_and_says_so(page, artifacts, e
     legend = frame.locator(".sinergi-legend")
     assert "BDT 2015" not in legend.inner_text()
     by_code = lambda: {f["code"]: f["desil1"] for f in frame.evaluate("() => SinergiMaps.current.features()")}
-    latest, latest_fills = by_code(), fills(frame)
+    # each village's fill (the set of colours in use stays the same when villages change class)
+    fill_by_code = lambda: frame.evaluate("""() => { const out = {};
+        SinergiMaps.current.villages.eachLayer(l => { out[l.feature.properties.code] = l.options.fillColor; });
+        return out; }""")
+    latest, latest_fills = by_code(), fill_by_code()
+    assert fills(frame) == set(latest_fills.values())  # what is drawn is what the layers hold
     assert latest[village.code] == village.latest_d1
     page.screenshot(path=str(artifacts / "maps_village_snapshot_latest.png"))
 
@@ -55,7 +60,8 @@ def test_choosing_bdt_2015_recolours_the_villages_and_says_so(page, artifacts, e
     settle(frame)
     chosen = by_code()
     assert chosen[village.code] == village.bdt_d1 and chosen != latest  # the numbers change
-    assert fills(frame) != latest_fills
+    chosen_fills = fill_by_code()
+    assert chosen_fills != latest_fills and fills(frame) == set(chosen_fills.values())
     assert "Sumber Data: BDT 2015" in legend.inner_text()
     assert f"snapshot={bdt}" in page.url  # the host page keeps the choice (a reload opens on it)
 
