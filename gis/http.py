@@ -84,7 +84,6 @@ from flask import Response
 from flask_appbuilder.api import BaseApi, expose
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from app.extensions import db
 from app.query_guard import guarded_connection
 from app.security.scope import current_scope
 from app.services import snapshot_diff
@@ -208,8 +207,7 @@ def _snapshot(conn) -> Optional[int]:
 
 def _snapshot_member(conn, snapshot_id: int) -> dict:
     """{id, label} of the chosen snapshot ("BDT 2015", "DTSEN 2025-Q4"), named in the answer."""
-    label = next(s.label for s in snapshot_diff.snapshots(conn) if s.id == snapshot_id)
-    return {"id": snapshot_id, "label": label}
+    return {"id": snapshot_id, "label": snapshot_diff.snapshot_label(conn, snapshot_id)}
 
 
 def _measures_ttl() -> float:

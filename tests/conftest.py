@@ -203,6 +203,21 @@ def wait_until(predicate, timeout: float = 120, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def remote_choices(client, url: str) -> list[dict]:
+    """Every choice a select2 choices endpoint (app/views/remote_filters.py) offers, following
+    its pages."""
+    found, page = [], 1
+    while True:
+        r = client.get(f"{url}{'&' if '?' in url else '?'}page={page}")
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        body = r.get_json()
+        found += body["results"]
+        if not body["pagination"]["more"]:
+            return found
+        page += 1
+        assert page < 500
+
+
 def sql(app, statement: str, **params):
     """Run SQL in its own app context (never sharing the session with a request) and commit;
     the rows, or [] for a statement that returns none."""

@@ -184,17 +184,6 @@ class Report:
         return self.regency_id is None
 
 
-def snapshot_label(conn: Connection, snapshot_id: Optional[int]) -> Optional[str]:
-    """The label of the snapshot ``snapshot_id`` ("DTSEN 2025-Q3"), or with None the latest
-    one's; None when there is no such snapshot (or none at all)."""
-    from app.services.snapshot_diff import snapshots
-
-    known = snapshots(conn)  # newest first
-    if snapshot_id is None:
-        return known[0].label if known else None
-    return next((s.label for s in known if s.id == snapshot_id), None)
-
-
 def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year: int, period: str,
                  snapshot_id: Optional[int] = None) -> Report:
     """Every section of the LP2KD of the province (``regency_id`` None) or a regency, for the
@@ -205,6 +194,8 @@ def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year
     first, last = period_range(year, period)
     if not may_report_on(scope, regency_id):
         raise ReportError("this report lies outside your area")
+    from app.services.snapshot_diff import snapshot_label
+
     label = snapshot_label(conn, snapshot_id)
     if snapshot_id is not None and label is None:
         raise ReportError(f"there is no targeting snapshot {snapshot_id}")

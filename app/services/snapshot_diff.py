@@ -153,6 +153,15 @@ def check_kind(kind: Optional[str], allow_outside: bool = True) -> Optional[str]
 
 # --- the join ------------------------------------------------------------------------------------
 
+def snapshot_label(conn: Connection, snapshot_id: Optional[int]) -> Optional[str]:
+    """The label of the snapshot ``snapshot_id`` ("DTSEN 2025-Q3"), or with None the latest
+    one's; None when there is no such snapshot (or none at all)."""
+    known = snapshots(conn)  # newest first
+    if snapshot_id is None:
+        return known[0].label if known else None
+    return next((s.label for s in known if s.id == snapshot_id), None)
+
+
 def _side(snapshot_id: int, name: str):
     return (select(hs.c.household_id, hs.c.desil, hs.c.village_id, hs.c.member_niks)
             .where(hs.c.snapshot_id == snapshot_id).subquery(name))

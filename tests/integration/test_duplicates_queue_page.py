@@ -19,7 +19,7 @@ import re
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import sql
+from tests.conftest import remote_choices, sql
 
 OWN = "18.07"  # Lampung Timur: op1807
 TAG = f"queue-page-{random.randint(10_000, 99_999)}"
@@ -39,16 +39,7 @@ def login(client, username: str):
 
 def choices(client, query: str = "", kind: str = "") -> list[dict]:
     """Every village choice offered, following the pages."""
-    found, page = [], 1
-    while True:
-        r = client.get(f"{CHOICES}?q={query}&kind={kind}&page={page}")
-        assert r.status_code == 200, r.get_data(as_text=True)[:300]
-        body = r.get_json()
-        found += body["results"]
-        if not body["pagination"]["more"]:
-            return found
-        page += 1
-        assert page < 300
+    return remote_choices(client, f"{CHOICES}?q={query}&kind={kind}")
 
 
 def code_of(choice: dict) -> str:

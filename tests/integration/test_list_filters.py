@@ -11,7 +11,7 @@ from urllib.parse import quote
 from flask_appbuilder import ModelView
 from sqlalchemy import event
 
-from tests.conftest import DEMO_PASSWORD, ROOT, sql
+from tests.conftest import DEMO_PASSWORD, ROOT, remote_choices as choices, sql
 
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 SRC = re.compile(r'src="([^"]+)"')
@@ -24,20 +24,6 @@ def login(app, username: str):
     r = client.post("/login/", data={"username": username, "password": DEMO_PASSWORD})
     assert r.status_code == 302 and "/login" not in r.headers["Location"], f"login as {username} failed"
     return client
-
-
-def choices(client, url: str) -> list[dict]:
-    """Every choice the endpoint offers, following its pages."""
-    found, page = [], 1
-    while True:
-        r = client.get(f"{url}{'&' if '?' in url else '?'}page={page}")
-        assert r.status_code == 200, r.get_data(as_text=True)[:300]
-        body = r.get_json()
-        found += body["results"]
-        if not body["pagination"]["more"]:
-            return found
-        page += 1
-        assert page < 500
 
 
 def page_script(html: str) -> tuple[int, int]:
