@@ -15,13 +15,13 @@ class AuditLog(Model):
     user_id = Column(Integer, index=True)  # no FK: the trail outlives deleted users
     username = Column(String(100))
     action = Column(String(30), nullable=False)  # create | update | delete | accept_location | approve | ...
-    entity = Column(String(50), nullable=False, index=True)  # table name
+    entity = Column(String(50), nullable=False)  # table name; no index (migration 0017)
     entity_id = Column(BigInteger, index=True)
     before = Column(JSONB)
     after = Column(JSONB)
     note = Column(String(500))
     prev_hash = Column(String(64), nullable=False)
-    hash = Column(String(64), nullable=False, unique=True)
+    hash = Column(String(64), nullable=False)  # not unique by constraint: verify checks the chain (0017)
 
     def __repr__(self) -> str:
         return f"{self.at} {self.username} {self.action} {self.entity}#{self.entity_id}"
