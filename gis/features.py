@@ -366,7 +366,9 @@ def collection_extent(conn: Connection, name: str, scope: Optional[Scope] = None
 
 # --- villages with their measures (scoped) ------------------------------------------------------
 
-def _measure_properties(m: Optional[dict]) -> dict:
+def measure_properties(m: Optional[dict]) -> dict:
+    """A village's map properties from its measures row (zeros without one); the snapshot
+    figures (gis/snapshot_measures.py) use the same shape."""
     if not m:
         return {"households": 0, "desil1": 0, "reached": 0, "coverage": 0.0, "multi_program": 0, "gaps": 0,
                 "programs_3plus": 0}
@@ -386,13 +388,13 @@ def villages_geojson(conn: Connection, scope: Scope, *, year: int, max_desil: in
     id -> properties; a chosen snapshot's, gis/snapshot_measures.py), then also named in the
     collection's ``snapshot`` member ({id, label})."""
     if measures is None:
-        measures = {m["village_id"]: _measure_properties(m) for m in
+        measures = {m["village_id"]: measure_properties(m) for m in
                     queries.village_measures(conn, year, scope, max_desil, regency_id=regency_id)}
     rows = area_rows(conn, "villages", bbox=bbox, regency_id=regency_id, tolerance=tolerance, decimals=decimals)
     features = []
     for r in rows:  # the village code holds the district and regency codes: only their names here
         props = {k: v for k, v in r.items() if k not in ("geometry", "district_code", "regency_code")}
-        props.update(measures.get(r["id"]) or _measure_properties(None))
+        props.update(measures.get(r["id"]) or measure_properties(None))
         features.append(feature(r["code"], r["geometry"], props))
     extra = {"snapshot": snapshot} if snapshot is not None else {}  # the default answer stays as it was
     return feature_collection(features, year=year, k=max_desil, **extra)
@@ -432,7 +434,7 @@ class MeasuresCache:
 
     @staticmethod
     def _compute(conn, scope, year, max_desil):
-        return {m["village_id"]: _measure_properties(m) for m in queries.village_measures(conn, year, scope, max_desil)}
+        return {m["village_id"]: measure_properties(m) for m in queries.village_measures(conn, year, scope, max_desil)}
 
 
 measures_cache = MeasuresCache()

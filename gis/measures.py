@@ -176,7 +176,7 @@ def refresh_all(conn: Connection, years: Optional[Sequence[int]] = None) -> list
     return years
 
 
-def _refresh_timeout_ms() -> int:
+def refresh_timeout_ms() -> int:
     from flask import current_app, has_app_context
 
     default = 300_000
@@ -197,7 +197,7 @@ def ensure_current(conn: Connection, year: Optional[int] = None) -> None:
         # refresh cut by the request's timeout would be rolled back and tried again by each one
         # (a whole year at 1 M households takes 15-40 s; writers' villages a fraction of a second).
         side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
-                     {"t": str(_refresh_timeout_ms())})
+                     {"t": str(refresh_timeout_ms())})
         if side.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
             refresh(side, year)
     if _stale(conn, year):

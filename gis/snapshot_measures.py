@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from app.security.scope import Scope
 from gis import measures, queries
-from gis.features import _measure_properties
+from gis.features import measure_properties
 from gis.targeting import snapshot_stamp
 
 MAX_ENTRIES = 64  # a few scopes x snapshots x years x k; each entry ~2,651 small dicts
@@ -65,11 +65,11 @@ def _compute(conn: Connection, scope: Scope, snapshot_id: int, year: int, max_de
     nothing, so the other connection sees what the request's would."""
     with conn.engine.connect() as side, side.begin():
         side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
-                     {"t": str(measures._refresh_timeout_ms())})
+                     {"t": str(measures.refresh_timeout_ms())})
         queries.live_work_mem(side)
         with queries.reading_snapshot(snapshot_id):
             rows = queries.village_measures(side, year, scope, max_desil)
-        return {r["village_id"]: _measure_properties(r) for r in rows}
+        return {r["village_id"]: measure_properties(r) for r in rows}
 
 
 class SnapshotMeasuresCache:
