@@ -266,6 +266,52 @@ def test_zone_filter_equals_plain_sql_and_stays_in_scope(clients, engine, args):
     assert listed(clients["bappeda"], f"/householdview/list/?{zone_arg}=999999") == (0, set())
 
 
+IN_ZONE_SQL = """
+    SELECT h.no_kk FROM household h
+     WHERE EXISTS (SELECT 1 FROM priority_zone z WHERE z.year = :y AND (
+               (h.location IS NOT NULL AND ST_Intersects(z.geom, h.location))
+            OR (h.location IS NULL AND EXISTS (
+                  SELECT 1 FROM village v WHERE v.id = h.village_id
+                     AND ST_Area(ST_Intersection(z.geom, v.geom)) / NULLIF(ST_Area(v.geom), 0) > 0.5))))"""
+
+
+def test_in_zone_filter_equals_plain_sql_for_points_off_their_village_and_off_every_village(app, clients, engine):
+    """The "in a priority zone" filter prunes by the located village before its point test
+    (household_filters.in_zone_clause): a household whose point lies in a zone but in another
+    village than the declared one, and one whose point lies in a zone outside every village,
+    are both listed; the list equals the zone rule in plain SQL."""
+    from app.views.household_filters import household_list_url
+
+    sea = "ST_SetSRID(ST_MakePoint(105.95, -5.98), 4326)"  # Selat Sunda, outside every desa
+    with engine.begin() as conn:
+        assert not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM village WHERE ST_Intersects(geom, {sea}))")).scalar()
+        inland = conn.execute(text("SELECT id, ST_AsText(ST_PointOnSurface(geom)) FROM village ORDER BY code LIMIT 1")).one()
+        far = conn.execute(text("SELECT id FROM village ORDER BY code DESC LIMIT 1")).scalar()
+        zones = [conn.execute(text(
+            "INSERT INTO priority_zone (name, year, priority_level, basis, geom) "
+            "VALUES (:n, :y, 1, 'kewilayahan', ST_Multi(ST_Buffer(ST_GeomFromText(:p, 4326), 0.01))) RETURNING id"),
+            {"n": name, "y": YEAR, "p": point}).scalar()
+            for name, point in (("uji laut", "POINT(105.95 -5.98)"), ("uji darat", inland[1]))]
+        planted = {"1899990000000001": ("POINT(105.95 -5.98)", far), "1899990000000002": (inland[1], far)}
+        for no_kk, (point, village) in planted.items():
+            conn.execute(text(
+                "INSERT INTO household (no_kk, head_nik, head_name, village_id, desil, member_count, location) "
+                "VALUES (:k, :k, 'Uji Zona', :v, 1, 1, ST_GeomFromText(:p, 4326))"), {"k": no_kk, "v": village, "p": point})
+        statuses = dict(conn.execute(text("SELECT no_kk, location_status FROM household WHERE no_kk = ANY(:k)"),
+                                     {"k": list(planted)}).all())
+    try:
+        assert statuses == {"1899990000000001": "di_luar_wilayah", "1899990000000002": "beda_desa"}
+        with app.test_request_context():
+            url = household_list_url(year=YEAR, in_zone=True)
+        expected = {r[0] for r in rows(engine, IN_ZONE_SQL, y=YEAR)}
+        assert set(planted) <= expected
+        assert listed(clients["bappeda"], url) == (len(expected), expected)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM household WHERE no_kk = ANY(:k)"), {"k": list(planted)})
+            conn.execute(text("DELETE FROM priority_zone WHERE id = ANY(:z)"), {"z": zones})
+
+
 def test_the_list_without_login_shows_nothing(app):
     response = app.test_client().get("/householdview/list/?_flt_0_regency=18.07")
     assert response.status_code in (302, 401, 403)
