@@ -484,6 +484,27 @@ def gaps_sql(role, ctx, regency_id=None) -> str:
          GROUP BY v.id ORDER BY v.code"""
 
 
+def gap_list_sql(role, ctx) -> list[str]:
+    """Count + first page of the dashboard's gap link (desil 1, no counted program in the year,
+    in a zone of the year): the zones' members found through the GiST index as gaps_sql does,
+    then the page by No KK."""
+    join = _hh_join(role, ctx)
+    gaps = f"""
+        WITH z AS (SELECT z.geom FROM priority_zone z WHERE z.year = {ctx['year']} AND {_zone_scope(role, ctx)}),
+        inz AS (SELECT h.id FROM z JOIN household h ON ST_Intersects(z.geom, h.location){join} WHERE h.desil <= 1
+                UNION
+                SELECT h.id FROM z JOIN village v ON ST_Intersects(z.geom, v.geom)
+                  JOIN household h ON h.village_id = v.id{join}
+                 WHERE h.location IS NULL AND h.desil <= 1
+                   AND ST_Area(ST_Intersection(z.geom, v.geom)) > 0.5 * ST_Area(v.geom)),
+        g AS (SELECT inz.id FROM inz WHERE NOT EXISTS (SELECT 1 FROM enrolment e WHERE e.household_id = inz.id
+                                                          AND e.year = {ctx['year']} AND e.status IN {COUNTED}))"""
+    return [f"{gaps} SELECT count(*) FROM g",
+            f"{gaps} SELECT h.id, h.no_kk, h.head_nik, h.head_name, h.address, h.rt, h.rw, v.code, v.name, h.desil, "
+            f"h.member_count, ST_AsGeoJSON(h.location) AS location, h.source, h.source_date "
+            f"FROM g JOIN household h ON h.id = g.id JOIN village v ON v.id = h.village_id ORDER BY h.no_kk LIMIT 50"]
+
+
 def village_map_sql(role, ctx) -> str:
     """Every village, simplified for zoom 8, with the scope's measures (households, desil 1,
     reached, 2+ programs, gaps) computed by hand."""
@@ -666,6 +687,9 @@ def workloads(ctx: dict) -> list[Workload]:
                      variants=sorted_variant(list_sql(role, ctx, 100, 0, order="id", materialize=True))),
             Workload("gaps per village k=1", role, f"/api/v1/analysis/gaps/villages?year={year}&k=1",
                      [gaps_sql(role, ctx)]),
+            Workload("household list: gap households (dashboard link)", role,
+                     f"/householdview/list/?_flt_7_desil=1&_flt_0_program_year={year}&_flt_0_programs=0&_flt_0_zone=1",
+                     gap_list_sql(role, ctx), ceiling=0.3, html=True, variants=NO_PARALLEL),
         ]
     # Targeting snapshots (issue 12): the list's "Sumber data", the analysis of a chosen snapshot,
     # the diff of the two latest, the duplicate queue.
