@@ -2,12 +2,12 @@
 
 A statement timeout (``STATEMENT_TIMEOUT_MS``, env ``SINERGI_STATEMENT_TIMEOUT_MS``, default
 30 s) so no request holds a thread and a backend for minutes: a query that runs past it is
-cancelled by PostgreSQL and app/errors.py answers 503 with an Indonesian message. JIT off:
-PostGIS's high function costs make the planner JIT-compile map and analysis queries, which
-cost 0.5 s per query for nothing (measured with 1 M households).
+cancelled by PostgreSQL and app/errors.py answers 503 with an Indonesian message. (JIT is off
+on every connection of the app, config.SQLALCHEMY_ENGINE_OPTIONS: PostGIS's high function costs
+made the planner JIT-compile map and analysis queries for 0.5 s each, for nothing.)
 
-``SET LOCAL``: both end with the request's transaction, so a pooled connection goes back to
-the pool with the server's defaults.
+``SET LOCAL``: it ends with the request's transaction, so a pooled connection goes back to the
+pool with the server's default.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ def guarded_connection(timeout_key: str = "STATEMENT_TIMEOUT_MS") -> Connection:
     config = current_app.config
     timeout = int(config.get(timeout_key) or config.get("STATEMENT_TIMEOUT_MS", 30_000))
     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout:d}")
-    conn.exec_driver_sql("SET LOCAL jit = off")
     return conn
 
 

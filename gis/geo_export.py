@@ -293,11 +293,10 @@ def _rows(conn: Connection, layer: str, scope: Scope, sel: Selection, geometry: 
 
 def prepare(conn: Connection) -> Connection:
     """A statement timeout for the export's queries (``SINERGI_GEO_EXPORT_STATEMENT_TIMEOUT_MS``,
-    default 5 minutes: a province with a million households takes seconds, not minutes) and
-    no JIT (PostGIS's function costs make the planner compile for nothing, gis/http.py)."""
+    default 5 minutes: a province with a million households takes seconds, not minutes); JIT is
+    off on every connection of the app (config.SQLALCHEMY_ENGINE_OPTIONS)."""
     timeout = int(current_app.config.get("SINERGI_GEO_EXPORT_STATEMENT_TIMEOUT_MS", 300_000))
     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout:d}")
-    conn.exec_driver_sql("SET LOCAL jit = off")
     return conn
 
 

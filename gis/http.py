@@ -67,8 +67,8 @@ computed live and then shared by a map view's tiles for ``SINERGI_GIS_MEASURES_T
 
 Measured with 1,020,000 households and 2,552,229 enrolments: bench/bench_scale.py, figures in
 bench/README.md (village map data, household and village tiles at z8/z12/z14 for Bappeda, an
-operator and Pimpinan, each against its bare SQL in the same run). JIT is off for these
-queries: it added 0.5 s to every tile.
+operator and Pimpinan, each against its bare SQL in the same run). JIT is off (config.SQLALCHEMY_ENGINE_OPTIONS)
+for these queries: it added 0.5 s to every tile.
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ MAX_ZOOM = 22
 # --- shared helpers ----------------------------------------------------------------------------
 
 def _connection():
-    """The request's connection with the statement timeout and no JIT (app/query_guard.py);
+    """The request's connection with the statement timeout (app/query_guard.py);
     ``SINERGI_GIS_STATEMENT_TIMEOUT_MS`` in the config overrides the timeout for maps."""
     return guarded_connection("SINERGI_GIS_STATEMENT_TIMEOUT_MS")
 

@@ -196,7 +196,7 @@ def ensure_current(conn: Connection, year: Optional[int] = None) -> None:
         # Its own, longer timeout: the work is committed for every later request, whereas a
         # refresh cut by the request's timeout would be rolled back and tried again by each one
         # (a whole year at 1 M households takes 15-40 s; writers' villages a fraction of a second).
-        side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
+        side.execute(text("SELECT set_config('statement_timeout', :t, true)"),
                      {"t": str(refresh_timeout_ms())})
         if side.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
             refresh(side, year)

@@ -64,7 +64,7 @@ def _compute(conn: Connection, scope: Scope, snapshot_id: int, year: int, max_de
     (under load the province's first computation at 1 M households took 25.6 s). A GET writes
     nothing, so the other connection sees what the request's would."""
     with conn.engine.connect() as side, side.begin():
-        side.execute(text("SELECT set_config('statement_timeout', :t, true), set_config('jit', 'off', true)"),
+        side.execute(text("SELECT set_config('statement_timeout', :t, true)"),
                      {"t": str(measures.refresh_timeout_ms())})
         queries.live_work_mem(side)
         with queries.reading_snapshot(snapshot_id):

@@ -57,6 +57,7 @@ from app.models.workflow import REPORT_PERIODS, Complaint, Lp2kdNote, UpdateRequ
 from app.models.zones import PovertyIndicator, PriorityZone
 from app.security.scope import Scope, ScopeError, in_scope, is_in_scope, predicate
 from app.services.complaints import WIB  # Lampung time, for the dates of complaints and requests
+from app.services.snapshot_diff import snapshot_label
 from gis import queries as gq
 
 PERIODS = REPORT_PERIODS  # "s1" (January-June), "s2" (July-December), "tahunan" (the year)
@@ -194,8 +195,6 @@ def build_report(conn: Connection, scope: Scope, regency_id: Optional[int], year
     first, last = period_range(year, period)
     if not may_report_on(scope, regency_id):
         raise ReportError("this report lies outside your area")
-    from app.services.snapshot_diff import snapshot_label
-
     label = snapshot_label(conn, snapshot_id)
     if snapshot_id is not None and label is None:
         raise ReportError(f"there is no targeting snapshot {snapshot_id}")

@@ -36,7 +36,7 @@ from app.query_guard import guarded_connection
 from app.models.areas import Regency
 from app.models.workflow import COMPLAINT_CATEGORIES, COMPLAINT_STATES, REQUEST_KINDS, REQUEST_STATES
 from app.security.scope import Scope, ScopeError, current_scope
-from app.services import audit, lp2kd
+from app.services import audit, lp2kd, snapshot_arg
 from app.views.cell_format import date_text, datetime_text, format_value
 from app.views.choices import (CLUSTER_CHOICES, DOCUMENT_KIND_CHOICES, DOCUMENT_STATUS_CHOICES, LEVEL_CHOICES,
                                PERIOD_CHOICES, PROGRAM_STATUS_CHOICES, ZONE_BASIS_CHOICES, snapshot_choices)
@@ -494,11 +494,9 @@ class ChoiceError(ValueError):
 def parse_snapshot(source) -> Optional[int]:
     """The ``snapshot`` argument: None (empty or absent) or the id of an existing targeting
     snapshot; ChoiceError (400, Indonesian) otherwise (the one parser: app/services/snapshot_arg.py)."""
-    from app.services.snapshot_arg import SnapshotArgError, parse_snapshot as parse
-
     try:
-        return parse(source)
-    except SnapshotArgError as exc:
+        return snapshot_arg.parse_snapshot(source)
+    except snapshot_arg.SnapshotArgError as exc:
         raise ChoiceError(exc.message, argument="snapshot") from None
 
 
