@@ -530,14 +530,22 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
-def household_tile_sql(role, ctx, z, x, y) -> str:
+def household_tile_sql(role, ctx, z, x, y, snapshot_id: Optional[int] = None) -> str:
+    """``snapshot_id``: the points, desil and villages of that snapshot (the map's "Sumber data"),
+    for the households of the role's scope (by their latest village, as the app scopes)."""
     env = f"ST_TileEnvelope({z}, {x}, {y})"
+    if snapshot_id:
+        source = (f"(SELECT h.id, s.desil, s.village_id, s.location FROM household_snapshot s"
+                  f" JOIN household h ON h.id = s.household_id{_hh_join(role, ctx)}"
+                  f" WHERE s.snapshot_id = {snapshot_id}) h")
+    else:
+        source = f"household h{_hh_join(role, ctx)}"
     if z < 12:  # one point per village with its counts, as gis/tiles.py answers below z12
         return f"""
             WITH own AS (SELECT v.id, v.code, ST_Transform(ST_PointOnSurface(v.geom), 3857) AS p FROM village v
                           WHERE v.geom && ST_Transform({env}, 4326)),
             c AS (SELECT h.village_id, count(*) AS n, count(*) FILTER (WHERE h.desil = 1) AS d1
-                    FROM household h{_hh_join(role, ctx)} WHERE h.village_id IN (SELECT id FROM own) GROUP BY 1)
+                    FROM {source} WHERE h.village_id IN (SELECT id FROM own) GROUP BY 1)
             SELECT ST_AsMVT(t, 'households', 4096, 'geom', 'id') FROM (
                 SELECT ST_AsMVTGeom(own.p, {env}, 4096, 64, true) AS geom, own.id, own.code, c.n, c.d1
                   FROM own JOIN c ON c.village_id = own.id) t WHERE geom IS NOT NULL"""
@@ -547,7 +555,7 @@ def household_tile_sql(role, ctx, z, x, y) -> str:
             SELECT ST_AsMVTGeom(ST_Transform({point}, 3857), {env}, 4096, 64, true) AS geom, h.id, h.desil,
                    (SELECT count(DISTINCT e.program_id) FROM enrolment e WHERE e.household_id = h.id
                        AND e.year = {ctx['year']} AND e.status IN {COUNTED}) AS programs
-              FROM household h{_hh_join(role, ctx)}
+              FROM {source}
              WHERE h.location && ST_Expand(ST_Transform({env}, 4326), 0.01)) t
          WHERE geom IS NOT NULL"""
 
@@ -669,6 +677,10 @@ def workloads(ctx: dict) -> list[Workload]:
         for label, z, x, y in tiles:
             out.append(Workload(f"household tile {label}", role, f"/gis/tiles/households/{z}/{x}/{y}.pbf?year={year}",
                                 [household_tile_sql(role, ctx, z, x, y)], ceiling=0.15))
+        for label, z, x, y in tiles:  # the household map's "Sumber data": BDT 2015's points (issue 12)
+            out.append(Workload(f"household tile {label}, Sumber data BDT 2015", role,
+                                f"/gis/tiles/households/{z}/{x}/{y}.pbf?year={year}&snapshot={ctx['bdt']}",
+                                [household_tile_sql(role, ctx, z, x, y, ctx["bdt"])], ceiling=0.15))
         for label, z, x, y in tiles:
             out.append(Workload(f"village tile {label}", role, f"/gis/tiles/villages/{z}/{x}/{y}.pbf?year={year}",
                                 [village_tile_sql(z, x, y)], ceiling=0.15,

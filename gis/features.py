@@ -511,22 +511,23 @@ def household_page(conn: Connection, scope: Scope, *, year: int, bbox=None, rege
     programs, geometry) and whether another page follows. ``programs`` counts the distinct
     programmes of the year the scope may see (counted statuses only). Without ``bbox``
     households without a point are included (geometry null); with it only points inside.
-    ``regency_id``: only households registered in a village of that regency."""
-    page = (select(Household.id, Household.no_kk, Household.desil, Household.location_status,
-                   func.ST_AsGeoJSON(position(Household.location, scope), DEFAULT_DECIMALS).label("geometry"))
-            .where(in_scope(Household, scope)))
+    ``regency_id``: only households registered in a village of that regency. Desil, village,
+    point and status are those of the snapshot read (``queries.household_points``)."""
+    pts = queries.household_points(scope, with_status=True).subquery("pts")
+    page = select(pts.c.id, pts.c.no_kk, pts.c.desil, pts.c.location_status,
+                  func.ST_AsGeoJSON(position(pts.c.location, scope), DEFAULT_DECIMALS).label("geometry"))
     if regency_id is not None:
-        page = page.where(Household.village_id.in_(
+        page = page.where(pts.c.village_id.in_(
             select(Village.id).join(District, District.id == Village.district_id)
             .where(District.regency_id == regency_id)))
     if bbox is not None and scope.can_unmask:
-        page = page.where(func.ST_Intersects(Household.location, _envelope(bbox)))
+        page = page.where(func.ST_Intersects(pts.c.location, _envelope(bbox)))
     elif bbox is not None:
         # The shown (snapped) point decides, or a run of small bboxes would pin down the house;
         # the widened test on the exact point keeps the GiST index in use.
-        page = page.where(func.ST_Intersects(Household.location, func.ST_Expand(_envelope(bbox), POSITION_SLACK)),
-                          func.ST_Intersects(position(Household.location, scope), _envelope(bbox)))
-    page = page.order_by(Household.id).limit(limit + 1).offset(offset).cte("page")
+        page = page.where(func.ST_Intersects(pts.c.location, func.ST_Expand(_envelope(bbox), POSITION_SLACK)),
+                          func.ST_Intersects(position(pts.c.location, scope), _envelope(bbox)))
+    page = page.order_by(pts.c.id).limit(limit + 1).offset(offset).cte("page")
     enrolments = queries._counted_enrolments(year, scope).subquery("e")
     programs = (select(enrolments.c.household_id, func.count(distinct(enrolments.c.program_id)).label("programs"))
                 .where(enrolments.c.household_id.in_(select(page.c.id)))

@@ -18,13 +18,15 @@ GeoJSON, ``GeoFeaturesView`` (``application/geo+json``, RFC 7946, CRS84 lon/lat)
   that the map pays for them only when one is chosen (a province's villages at z8 stay small).
 - ``/gis/geojson/zones``      login; scoped priority zones (``year=``, ``bbox=``, ``zoom=``/``simplify=``).
 - ``/gis/geojson/households`` login; scoped households (``regency=``, ``bbox=``, ``page=``, ``limit=`` <= 5,000,
-  ``year=``) with id, desil, programs, location_status and the No KK masked by
-  ``mask_number`` (never the NIK); ``links``/``next`` point to the following page.
+  ``year=``, ``snapshot=``) with id, desil, programs, location_status and the No KK masked by
+  ``mask_number`` (never the NIK); ``links``/``next`` point to the following page. With
+  ``snapshot=<id>`` the households that snapshot lists, with its desil, village and point (the
+  status of that point against that village), and the answer names it in ``snapshot``.
 - ``/gis/geojson/regencies``, ``/gis/geojson/districts``  public borders (``regency=``,
   ``bbox=``, ``zoom=``/``simplify=``).
 
 Vector tiles, ``GeoTilesView``: ``/gis/tiles/households/{z}/{x}/{y}.pbf`` and
-``/gis/tiles/villages/{z}/{x}/{y}.pbf`` (login; ``year=``, ``k=``; villages also ``snapshot=``), see gis/tiles.py.
+``/gis/tiles/villages/{z}/{x}/{y}.pbf`` (login; ``year=``, ``snapshot=``; villages also ``k=``), see gis/tiles.py.
 An empty tile answers 204 with no body.
 
 OGC API - Features Part 1 (Core, GeoJSON, OAS 3.0), ``OgcApiView`` under ``/ogc``:
@@ -304,8 +306,10 @@ class GeoFeaturesView(BaseApi):
         page = F.parse_int(_args().get("page"), "page", 1, 1, ogc_filter.INT_MAX // HOUSEHOLD_PAGE_MAX)
         year = _year(conn)
         regency_id = F.regency_id_for(conn, _args().get("regency"))
-        rows, more = F.household_page(conn, scope, year=year, bbox=bbox, regency_id=regency_id, limit=limit,
-                                      offset=(page - 1) * limit)
+        snapshot = _snapshot(conn)
+        with queries.reading_snapshot(snapshot):
+            rows, more = F.household_page(conn, scope, year=year, bbox=bbox, regency_id=regency_id, limit=limit,
+                                          offset=(page - 1) * limit)
         params = {k: v for k, v in _args().items() if k not in ("page", "limit")}
         params["year"] = year
 
@@ -318,8 +322,9 @@ class GeoFeaturesView(BaseApi):
             links.append({"href": nxt, "rel": "next", "type": F.GEOJSON})
         if page > 1:
             links.append({"href": page_url(page - 1), "rel": "prev", "type": F.GEOJSON})
+        extra = {"snapshot": _snapshot_member(conn, snapshot)} if snapshot is not None else {}
         body = F.feature_collection((F.household_feature(r, scope) for r in rows), year=year, page=page,
-                                    limit=limit, numberReturned=len(rows), next=nxt, links=links)
+                                    limit=limit, numberReturned=len(rows), next=nxt, links=links, **extra)
         return _send(body, F.GEOJSON, PERSONAL_CACHE)
 
     @expose("/regencies", methods=["GET"])
@@ -360,7 +365,8 @@ class GeoTilesView(BaseApi):
     def households(self, z: int, x: int, y: int):
         T.check_tile(z, x, y)
         conn = _connection()
-        return self._tile(T.household_tile(conn, current_scope(), z, x, y, _year(conn)))
+        with queries.reading_snapshot(_snapshot(conn)):  # "Sumber data": that snapshot's points and desil
+            return self._tile(T.household_tile(conn, current_scope(), z, x, y, _year(conn)))
 
     @expose("/villages/<int:z>/<int:x>/<int:y>.pbf", methods=["GET"])
     @protect(allow_browser_login=True)

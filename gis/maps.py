@@ -172,14 +172,14 @@ def available_years(conn: Connection, scope: Scope) -> list[int]:
 
 
 def household_point_count(conn: Connection, scope: Scope, regency_id: Optional[int] = None) -> int:
-    """Households with a point that the user may see (in one regency when given). Decides
-    clustering versus vector tiles. Uses the scope predicate of app.security.scope."""
-    query = select(func.count()).select_from(Household).where(Household.location.is_not(None),
-                                                              in_scope(Household, scope))
+    """Households with a point that the user may see (in one regency when given), of the snapshot
+    read (``queries.household_points``). Decides clustering versus vector tiles."""
+    pts = queries.household_points(scope).subquery("pts")
+    query = select(func.count()).select_from(pts).where(pts.c.location.is_not(None))
     if regency_id is not None:
         villages = select(Village.id).join(District, District.id == Village.district_id) \
             .where(District.regency_id == regency_id)
-        query = query.where(Household.village_id.in_(villages))
+        query = query.where(pts.c.village_id.in_(villages))
     return conn.execute(query).scalar_one()
 
 

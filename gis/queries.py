@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator, Optional
 
-from sqlalchemy import Integer, Numeric, and_, cast, distinct, func, literal, select, text
+from sqlalchemy import Integer, Numeric, and_, case, cast, distinct, exists, func, literal, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
@@ -126,6 +126,33 @@ def _households(scope: Scope, regency_id: Optional[int] = None):
     if regency_id is not None:
         query = query.where(District.regency_id == regency_id)
     return query
+
+
+def household_points(scope: Scope, with_status: bool = False):
+    """Scoped households as the household map draws them: id, no_kk, desil, village_id, location
+    (and ``location_status`` when asked), of the snapshot read (``reading_snapshot``): a chosen
+    snapshot gives the households it lists with its desil, village and point (a household that
+    moved since is drawn where that snapshot put it). The scope stays the household's own.
+    Callers filter on ``location`` (&&): idx_household_location, or idx_household_snapshot_location
+    (migration 0018) for a snapshot."""
+    snapshot_id = _SNAPSHOT.get()
+    if snapshot_id is None:
+        columns = [Household.id, Household.no_kk, Household.desil, Household.village_id, Household.location]
+        if with_status:
+            columns.append(Household.location_status)
+        return select(*columns).where(in_scope(Household, scope))
+    s = HouseholdSnapshot
+    columns = [Household.id, Household.no_kk, s.desil, s.village_id, s.location]
+    if with_status:
+        # The status of the snapshot's point against the snapshot's village, by the rule of
+        # LOCATE_SQL (the declared village wins where villages overlap); only on a page of points.
+        columns.append(case(
+            (s.location.is_(None), "tanpa_titik"),
+            (exists().where(Village.id == s.village_id, func.ST_Intersects(Village.geom, s.location)), "cocok"),
+            (exists().where(func.ST_Intersects(Village.geom, s.location)), "beda_desa"),
+            else_="di_luar_wilayah").label("location_status"))
+    return (select(*columns).join(s, and_(s.household_id == Household.id, s.snapshot_id == snapshot_id))
+            .where(in_scope(Household, scope)))
 
 
 def _counted_enrolments(year: int, scope: Scope, dates=None):

@@ -1,13 +1,14 @@
 """Mapbox vector tiles (ST_AsMVT) of households and villages, scoped.
 
 Tiles are in Web Mercator (``ST_TileEnvelope``), extent 4096, buffer 64. Rows are found
-through the GiST indexes on the EPSG:4326 columns (idx_household_location,
-idx_village_geom) with the tile envelope transformed to 4326; the user's scope predicate
+through the GiST indexes on the EPSG:4326 columns (idx_household_location or, for a chosen
+snapshot, idx_household_snapshot_location; idx_village_geom) with the tile envelope transformed to 4326; the user's scope predicate
 (app.security.scope) is part of the SQL.
 
 Layers
-- ``households``: from z >= ``RAW_MIN_ZOOM`` (12) one point per household with ``desil``
-  and ``programs`` (distinct programmes of the year the scope may see, counted statuses);
+- ``households`` (of the snapshot read, ``queries.household_points``: the latest points by
+  default, a chosen snapshot's points, desil and villages with ``snapshot=``): from z >=
+  ``RAW_MIN_ZOOM`` (12) one point per household with ``desil`` and ``programs`` (distinct programmes of the year the scope may see, counted statuses);
   the feature id is the household id. Below z12 one point per village (its
   ``ST_PointOnSurface``) with ``count`` (scoped households declared in the village, with
   or without a point) and ``desil1``, plus the village ``code`` (names are in the villages
@@ -80,7 +81,8 @@ def _mvt(conn: Connection, rows, layer: str, id_column: Optional[str]) -> bytes:
 
 
 def household_tile(conn: Connection, scope: Scope, z: int, x: int, y: int, year: int) -> bytes:
-    """The ``households`` layer of one tile (raw points from z12, per-village counts below)."""
+    """The ``households`` layer of one tile (raw points from z12, per-village counts below), of
+    the snapshot read (``queries.reading_snapshot``; the latest data by default)."""
     check_tile(z, x, y)
     if z >= RAW_MIN_ZOOM:
         return _household_points(conn, scope, z, x, y, year)
@@ -92,8 +94,8 @@ def _household_points(conn, scope, z, x, y, year) -> bytes:
     search = _search_envelope(z, x, y)
     if not scope.can_unmask:  # a point snapped into this tile may lie up to half a grid step outside it
         search = func.ST_Expand(search, POSITION_SLACK)
-    h = (select(Household.id, Household.desil, Household.location)
-         .where(Household.location.op("&&")(search), in_scope(Household, scope))).cte("h")
+    pts = queries.household_points(scope).subquery("pts")  # of the snapshot read (reading_snapshot)
+    h = select(pts.c.id, pts.c.desil, pts.c.location).where(pts.c.location.op("&&")(search)).cte("h")
     # The households are scoped already, so their enrolments need only the program part of the
     # scope (an OPD's own programs); the regency rule per enrolment would hash every household
     # of the regency on every tile, even an empty one.
@@ -143,11 +145,12 @@ def _household_villages(conn, scope, z, x, y, year) -> bytes:
         scoped = household_villages(scope)  # the Household rule of app.security.scope
         if scoped is not None:
             rows = rows.where(own.c.id.in_(scoped))
-    else:
-        counts = (select(Household.village_id, func.count().label("count"),
-                         func.count().filter(Household.desil == 1).label("desil1"))
-                  .where(Household.village_id.in_(select(own.c.id)), in_scope(Household, scope))
-                  .group_by(Household.village_id)).subquery("c")
+    else:  # an OPD's scope, or a chosen snapshot (its village and desil per household)
+        pts = queries.household_points(scope).subquery("pts")
+        counts = (select(pts.c.village_id, func.count().label("count"),
+                         func.count().filter(pts.c.desil == 1).label("desil1"))
+                  .where(pts.c.village_id.in_(select(own.c.id)))
+                  .group_by(pts.c.village_id)).subquery("c")
         rows = (select(geom, own.c.id, own.c.code, cast(counts.c.count, Integer).label("count"),
                        cast(counts.c.desil1, Integer).label("desil1"))
                 .select_from(own.join(counts, counts.c.village_id == own.c.id)))

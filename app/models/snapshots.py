@@ -79,7 +79,8 @@ class HouseholdSnapshot(Model):
     address = Column(Text)
     rt = Column(String(3))
     rw = Column(String(3))
-    location = Column(Geometry("POINT", srid=4326, spatial_index=False))
+    # GiST index idx_household_snapshot_location (migration 0018): the household map of a chosen snapshot
+    location = Column(Geometry("POINT", srid=4326))
     member_count = Column(Integer, nullable=False)
     member_niks = Column(ARRAY(String(16)), nullable=False, server_default="{}")  # diff: members added/removed
     source_row = Column(JSONB)  # the row as the file had it (column -> text)

@@ -5,22 +5,26 @@ in an iframe inside the FAB layout: folium's page loads Bootstrap 5 and resets h
 which FAB's Bootstrap 3 pages must not get. The data comes from the scoped GIS endpoints
 (gis/http.py) in the browser; these views only decide what the user may choose (regency,
 year, k, measure) and how households are drawn (clusters up to gis.maps.CLUSTER_LIMIT
-points in scope, vector tiles beyond). The village map's "Sumber data" (``snapshot=``) is the
-household list's and the LP2KD's choice: its measures then come from that targeting snapshot.
+points in scope, vector tiles beyond). The maps' "Sumber data" (``snapshot=``) is the household
+list's and the LP2KD's choice: the village map's measures, and the household map's points, desil
+and villages, then come from that targeting snapshot.
 """
 from __future__ import annotations
 
 import re
 from typing import Optional
+from urllib.parse import urlencode
 
 from flask import Response, current_app, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 
 from app.errors import BadInput
 from app.extensions import db
+from app.models.snapshots import TargetingSnapshot
 from app.security.scope import Scope, current_scope
 from app.services.snapshot_arg import SnapshotArgError, parse_snapshot
 from app.views.choices import DESIL_CHOICES, snapshot_choices
@@ -28,7 +32,7 @@ from app.views.household_filters import household_list_args
 from app.services.snapshot_diff import choose_pair
 from gis import maps, queries, targeting
 
-MAX_DESIL = max(value for value, _label in DESIL_CHOICES)  # desil 1..4 in Sinergi
+MAX_DESIL = max(value for value, _label in DESIL_CHOICES)  # BDT 2015's desil 1..4
 GEO_PATHS = {  # the GIS endpoints' contract (gis/http.py)
     "villages": "/gis/geojson/villages",
     "zones": "/gis/geojson/zones",
@@ -260,6 +264,7 @@ class MapView(BaseView):
     @expose("/households/")
     @has_access
     def households(self):
+        _chosen_snapshot()  # a bad one is refused here already, not only inside the frame
         return self._host(_("Household map"), "MapView.household_frame",
                           _("Households with a location, coloured by desil or by the number of programs they "
                             "receive; click a point for the household."))
@@ -268,9 +273,17 @@ class MapView(BaseView):
     @has_access
     def household_frame(self):
         scope = current_scope()
-        with db.engine.connect() as conn:
+        snapshot = _chosen_snapshot()
+        snapshots = _snapshot_options()
+        with db.engine.connect() as conn, queries.reading_snapshot(snapshot):
             common = self._common(conn, scope)
             count = maps.household_point_count(conn, scope, common["regency_id"])
+            # The legend's desil range: the chosen snapshot's (BDT 2015: 1-4), else the widest loaded
+            # (each household's latest data mixes sources: DTSEN's 1-10 beside BDT's 1-4).
+            ranges = select(func.max(TargetingSnapshot.desil_max))
+            if snapshot:
+                ranges = ranges.where(TargetingSnapshot.id == snapshot)
+            max_desil = conn.execute(ranges).scalar() or MAX_DESIL
         config = common["config"]
         requested = request.args.get("mode", "")
         if requested in ("cluster", "tiles"):
@@ -281,13 +294,19 @@ class MapView(BaseView):
         colour = request.args.get("colour", "desil")
         config.update({
             "count": count, "clusterLimit": maps.CLUSTER_LIMIT, "requestedMode": requested,
-            "maxDesil": MAX_DESIL,
+            "maxDesil": max_desil,
+            # "Sumber data": the points, desil and villages of one targeting snapshot (the village
+            # map's and the household list's choice); the GeoJSON and the tiles get ``snapshot=``.
+            "snapshot": snapshot or "",
+            "snapshotLabel": next((o["label"] for o in snapshots if o["value"] == snapshot), "") if snapshot else "",
+            "snapshots": snapshots,
             "colour": colour if colour in maps.HOUSEHOLD_COLOURINGS else "desil",
             "colourings": [{"value": "desil", "label": _("Desil")},
                            {"value": "programs", "label": _("Number of programs")}],
             "statusLabels": _status_labels(),
         })
-        tile_url = config["urls"]["tiles"] + "?year=%d" % config["year"]
+        tile_url = config["urls"]["tiles"] + "?" + urlencode({"year": config["year"], **(
+            {"snapshot": snapshot} if snapshot else {})})
         page = self._page(_("Household map"), config, common["bounds"])
         return self._document(maps.household_map_html(page, mode, tile_url))
 

@@ -816,8 +816,11 @@
     fitTo(map, cfg.bounds);
     metricScale(map);
 
-    var state = { regency: cfg.regency || '', year: cfg.year, colour: householdColouring };
+    // snapshot: the "Sumber data" (a targeting snapshot's id; '' = each household's latest data)
+    var state = { regency: cfg.regency || '', year: cfg.year, colour: householdColouring,
+                  snapshot: cfg.snapshot ? String(cfg.snapshot) : '' };
     var status = statusControl(map);
+    setBodyState('snapshot-shown', state.snapshot);
     var border = borders(map, cfg, state, layerControl, !!state.regency);
 
     function householdPopup(p) {
@@ -874,13 +877,15 @@
       }
       legendEl.setAttribute('data-colour', householdColouring);
       legendEl.innerHTML = '<h6>' + esc(householdColouring === 'programs' ? t('legendPrograms', { year: state.year })
-        : t('legendDesil')) + '</h6><ul>' + items.join('') + '</ul><div class="sinergi-note">' +
+        : t('legendDesil')) + '</h6>' + (cfg.snapshotLabel
+        ? '<div class="sinergi-note sinergi-snapshot-note">' + esc(t('dataSource') + ': ' + cfg.snapshotLabel) + '</div>'
+        : '') + '<ul>' + items.join('') + '</ul><div class="sinergi-note">' +
         esc(cfg.mode === 'cluster' ? t('clusterNote') : t('tilesNote')) + '</div>';
     }
 
     function params() {
       return { regency: cfg.canChooseRegency ? state.regency : '', year: state.year, colour: state.colour,
-               mode: cfg.requestedMode || '' };
+               mode: cfg.requestedMode || '', snapshot: state.snapshot };
     }
 
     var reloadPoints = function () {};
@@ -936,7 +941,8 @@
         // to a regency gets all of theirs (the endpoint's scope), also points lying outside it.
         var bbox = cfg.canChooseRegency && state.regency && cfg.bounds
           ? [cfg.bounds[0][1], cfg.bounds[0][0], cfg.bounds[1][1], cfg.bounds[1][0]].join(',') : '';
-        loadPage(withQuery(cfg.urls.households, { year: state.year, limit: PAGE_SIZE, bbox: bbox }), mine, 0).catch(function (err) {
+        loadPage(withQuery(cfg.urls.households, { year: state.year, limit: PAGE_SIZE, bbox: bbox, snapshot: state.snapshot }),
+          mine, 0).catch(function (err) {
           if (mine !== seq) { return; }
           status(t('loadFailed', { error: err.message }), true);
           setBodyState('households-state', 'error');
@@ -992,7 +998,7 @@
       tiles.on('loading', function () { setBodyState('households-state', 'loading'); });
       tiles.on('load', function () { patchSymbols(); setBodyState('households-state', 'ready'); status(''); });
       reloadPoints = function () {
-        tiles.setUrl(withQuery(cfg.urls.tiles, { year: state.year }));
+        tiles.setUrl(withQuery(cfg.urls.tiles, { year: state.year, snapshot: state.snapshot }));
       };
       recolourPoints = function () { tiles.redraw(); };
       status('');
@@ -1009,6 +1015,15 @@
         recolourPoints();
         renderLegend();
       });
+      if ((cfg.snapshots || []).length > 1) {
+        // The points, desil and villages of one targeting snapshot (BDT 2015, DTSEN 2025-Q4 ...).
+        // The page is built again: the number of points (clusters or tiles) and the legend's
+        // desil range depend on it.
+        select(panel, 'sinergi-snapshot', t('dataSource'), cfg.snapshots, state.snapshot, function (value) {
+          state.snapshot = value;
+          reloadWith(params());
+        });
+      }
       select(panel, 'sinergi-year', t('year'), cfg.years.map(function (y) { return { value: y, label: String(y) }; }),
         state.year, function (value) {
           state.year = Number(value);
