@@ -147,9 +147,12 @@ def _household_villages(conn, scope, z, x, y, year) -> bytes:
             rows = rows.where(own.c.id.in_(scoped))
     else:  # an OPD's scope, or a chosen snapshot (its village and desil per household)
         pts = queries.household_points(scope).subquery("pts")
+        # Counted for the villages touching the tile (``near``), joined to those whose point it holds
+        # (``own``) below: the planner takes ``own``'s label-point ranges for 1 row and then looked up
+        # every row of the tile's villages before the scope (op1807, BDT 2015, z8: 4.7 s; 0.9 s so).
         counts = (select(pts.c.village_id, func.count().label("count"),
                          func.count().filter(pts.c.desil == 1).label("desil1"))
-                  .where(pts.c.village_id.in_(select(own.c.id)))
+                  .where(pts.c.village_id.in_(select(near.c.id)))
                   .group_by(pts.c.village_id)).subquery("c")
         rows = (select(geom, own.c.id, own.c.code, cast(counts.c.count, Integer).label("count"),
                        cast(counts.c.desil1, Integer).label("desil1"))
