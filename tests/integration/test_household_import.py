@@ -21,7 +21,7 @@ from sqlalchemy import text
 from app.security.scope import Scope
 from app.services import household_import as hi
 from app.services.household_import import ImportFailed, run_import
-from tests.conftest import DEMO_PASSWORD, ROOT, flask_cli, needs_lampung
+from tests.conftest import DEMO_PASSWORD, ROOT, flask_cli, needs_lampung, wait_until
 
 HEADER = ["no_kk", "nik_kepala", "nama_kepala", "alamat", "rt", "rw", "kode_desa", "desil", "jumlah_anggota",
           "lintang", "bujur"]
@@ -550,13 +550,12 @@ def _login(client, username):
 
 
 def _wait(client, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The job's status once the queue worker has finished it."""
+    def finished():
         status = client.get(f"/imports/job/{job_id}/status").json
-        if status["finished"]:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
+        return status if status["finished"] else None
+
+    return wait_until(finished, timeout, f"job {job_id} to finish")
 
 
 def _upload(client, path, kind="households"):
