@@ -34,7 +34,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.models.areas import District, Regency, Village
-from app.models.households import Household
 from app.models.zones import PriorityZone
 from app.security.scope import POSITION_SLACK, Scope, in_scope, mask_number, position
 from gis import queries

@@ -36,8 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from app.models.areas import District, Province, Regency, Village
-from app.models.households import Household
-from app.security.scope import Scope, choosable_areas, in_scope
+from app.security.scope import Scope, choosable_areas
 from gis import queries
 from gis.queries import MEASURES  # the measures a village map is coloured by
 

@@ -2,13 +2,14 @@
 
 Tiles are in Web Mercator (``ST_TileEnvelope``), extent 4096, buffer 64. Rows are found
 through the GiST indexes on the EPSG:4326 columns (idx_household_location or, for a chosen
-snapshot, idx_household_snapshot_location; idx_village_geom) with the tile envelope transformed to 4326; the user's scope predicate
-(app.security.scope) is part of the SQL.
+snapshot, idx_household_snapshot_location; idx_village_geom) with the tile envelope transformed
+to 4326; the user's scope predicate (app.security.scope) is part of the SQL.
 
 Layers
 - ``households`` (of the snapshot read, ``queries.household_points``: the latest points by
   default, a chosen snapshot's points, desil and villages with ``snapshot=``): from z >=
-  ``RAW_MIN_ZOOM`` (12) one point per household with ``desil`` and ``programs`` (distinct programmes of the year the scope may see, counted statuses);
+  ``RAW_MIN_ZOOM`` (12) one point per household with ``desil`` and ``programs`` (distinct
+  programmes of the year the scope may see, counted statuses);
   the feature id is the household id. Below z12 one point per village (its
   ``ST_PointOnSurface``) with ``count`` (scoped households declared in the village, with
   or without a point) and ``desil1``, plus the village ``code`` (names are in the villages
@@ -34,10 +35,10 @@ from sqlalchemy import Float, Integer, and_, cast, distinct, func, literal_colum
 from sqlalchemy.engine import Connection
 
 from app.models.areas import Village
-from app.models.households import Enrolment, Household
+from app.models.households import Enrolment
 from app.models.measures import village_measure as VM, village_tile_geom as VTG
 from app.models.programs import Program
-from app.security.scope import POSITION_SLACK, Scope, household_villages, in_scope, position
+from app.security.scope import POSITION_SLACK, Scope, household_villages, position
 from gis import measures, queries
 
 EXTENT = 4096
