@@ -211,7 +211,7 @@ def test_the_page_offers_the_sources_and_sets_the_legend_range(app, ids):
     html = client.get(f"/maps/households/frame?snapshot={ids['bdt']}").get_data(as_text=True)
     assert f'"snapshot": {ids["bdt"]}' in html and '"snapshotLabel": "BDT 2015"' in html
     assert '"maxDesil": 4' in html  # BDT 2015's range
-    tiles = client.get(f"/maps/households/frame?snapshot={ids['bdt']}&mode=tiles").get_data(as_text=True)
+    tiles = client.get(f"/maps/households/frame?snapshot={ids['bdt']}&mode=tiles&year={YEAR}").get_data(as_text=True)
     assert f"/gis/tiles/households/{{z}}/{{x}}/{{y}}.pbf?year={YEAR}&snapshot={ids['bdt']}" in tiles
     for label in ("data terbaru", "BDT 2015", "DTSEN 2025-Q3", "DTSEN 2025-Q4"):
         assert label in html
